@@ -1,0 +1,86 @@
+"""Argument checks for the public API.
+
+Validation happens once, at the boundary, on concrete Python values; jitted code never sees it.
+Every error names the argument and the allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+
+def _is_concrete_number(value) -> bool:
+    return isinstance(value, numbers.Real) or (isinstance(value, np.ndarray) and value.ndim == 0)
+
+
+def real(name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    """Check that ``value`` is a finite real number in the given interval and return it as float."""
+    if isinstance(value, bool) or not _is_concrete_number(value):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite and in {interval}, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return value
+
+
+def eta(value) -> float:
+    """Learning rate: finite and > 0."""
+    return real("eta", value, low=0.0, low_open=True)
+
+
+def beta(value) -> float:
+    """Momentum: in [0, 1)."""
+    return real("beta", value, low=0.0, high=1.0, high_open=True)
+
+
+def integer(name: str, value, *, low: int) -> int:
+    """An integer >= low (bools are rejected)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be an integer >= {low}, got {value!r}")
+    value = int(value)
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value}")
+    return value
+
+
+def steps(value) -> np.ndarray:
+    """Evaluation steps: a non-negative, strictly increasing 1-D sequence of numbers."""
+    arr = np.atleast_1d(np.asarray(value, dtype=float))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"steps must be a non-empty 1-D sequence of step numbers >= 0, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError("steps must be finite and >= 0 (allowed range [0, inf))")
+    if np.any(np.diff(arr) <= 0):
+        raise ValueError("steps must be strictly increasing")
+    return arr
+
+
+def kernel(value, *, n_points: int | None = None, rtol: float = 1e-8) -> np.ndarray:
+    """A kernel matrix: square, symmetric and positive semi-definite within tolerance."""
+    k = np.asarray(value, dtype=float)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"kernel must be a square (N, N) matrix, got shape {k.shape}")
+    if n_points is not None and k.shape[0] != n_points:
+        raise ValueError(f"kernel must be ({n_points}, {n_points}) to match f_init, got {k.shape}")
+    if not np.all(np.isfinite(k)):
+        raise ValueError("kernel must be finite")
+    scale = max(float(np.max(np.abs(k))), 1e-300)
+    if np.max(np.abs(k - k.T)) > rtol * scale * 10:
+        raise ValueError("kernel must be symmetric (|K - K^T| <= 1e-7 max|K|)")
+    lam_min = float(np.linalg.eigvalsh(0.5 * (k + k.T))[0])
+    if lam_min < -1e-7 * scale * k.shape[0]:
+        raise ValueError(f"kernel must be positive semi-definite; smallest eigenvalue {lam_min:.3g}")
+    return k

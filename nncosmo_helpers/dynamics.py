@@ -1,0 +1,211 @@
+"""Continuous-limit predictions of the training dynamics (eqs. 4-16).
+
+With a frozen kernel K, the network outputs on the N training points obey (eq. 9)
+
+    f'' + (1 - beta)/sqrt(eta) f' + K grad_f L(f) = 0,   grad_f L = L'(f)/N,   f'(0) = 0,
+
+where ' is d/dt and t = step * sqrt(eta). The friction coefficient (1 - beta)/sqrt(eta) = -beta_tilde
+is positive: it is eq. 7's "- beta_tilde f'". (Eqs. 15/16 of the paper print "+ beta_tilde"; that sign
+anti-damps, see the appendix chapter.) For N = 1 and K = alpha this is eq. 7, the field equation (6)
+with V = alpha L + V0 and 3H^2 = V0.
+
+In the eigenbasis of K (eqs. 11-13) the equation splits into the mean field (eq. 15) and the modes
+(eq. 16), whose coupling lambda_i/N multiplies the mass term L''(f_bar).
+
+The ODEs are integrated with diffrax (8th-order Dormand-Prince, rtol 1e-10).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate
+from .loss import PolynomialLoss
+
+RTOL = 1e-10
+ATOL = 1e-12
+
+
+def _check_loss(loss):
+    if not isinstance(loss, PolynomialLoss):
+        raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(loss).__name__}")
+    return loss
+
+
+def _solve_second_order(force, y0, ts, gamma, args):
+    """Solve y'' + gamma y' = force(y, args), y(0) = y0, y'(0) = 0; return y at times ts.
+
+    ``force`` must be a static (hashable) function of (y, args).
+    """
+    return _solve_jit(force, jnp.asarray(y0, jnp.float64), jnp.asarray(ts, jnp.float64), jnp.asarray(gamma, jnp.float64), args)
+
+
+def _solve_impl(force, y0, ts, gamma, args):
+    def vector_field(t, state, a):
+        y, v = state
+        return v, -gamma * v + force(y, a)
+
+    t1 = ts[-1]
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(vector_field),
+        diffrax.Dopri8(),
+        t0=0.0,
+        t1=t1,
+        dt0=None,
+        y0=(y0, jnp.zeros_like(y0)),
+        args=args,
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
+        max_steps=2_000_000,
+    )
+    return sol.ys[0]
+
+
+_solve_jit = jax.jit(_solve_impl, static_argnums=0)
+
+
+def _linearized_force(f, args):
+    kernel, loss = args
+    return -kernel @ loss.grad_f(f)
+
+
+def _times(steps, eta):
+    steps = _validate.steps(steps)
+    return steps, steps * np.sqrt(eta)
+
+
+def _solve_at(force, y0, steps, eta, beta, args):
+    steps, ts = _times(steps, eta)
+    gamma = (1.0 - beta) / np.sqrt(eta)
+    if ts[-1] == 0.0:
+        return jnp.broadcast_to(jnp.asarray(y0, jnp.float64), (len(ts),) + jnp.shape(y0))
+    return _solve_second_order(force, y0, ts, gamma, args)
+
+
+def predict_linearized(kernel, f_init, *, eta, beta, loss, steps):
+    """Outputs predicted by the frozen-kernel continuum dynamics (eq. 9; eq. 7 when N = 1).
+
+    Solves f'' + (1 - beta)/sqrt(eta) f' + K L'(f)/N = 0 with f(0) = f_init, f'(0) = 0.
+
+    Args:
+        kernel: (N, N) NTK on the training points (square, symmetric, PSD).
+        f_init: (N,) initial outputs.
+        eta, beta: learning rate (> 0) and momentum (in [0, 1)).
+        loss: a :class:`~nncosmo_helpers.loss.PolynomialLoss`; the dataset loss is its mean.
+        steps: increasing step numbers at which to report f (t = step * sqrt(eta)).
+
+    Returns:
+        array of shape (len(steps), N).
+    """
+    eta = _validate.eta(eta)
+    beta = _validate.beta(beta)
+    loss = _check_loss(loss)
+    f_init = jnp.atleast_1d(jnp.asarray(f_init, jnp.float64))
+    if f_init.ndim == 2 and f_init.shape[1] == 1:
+        f_init = f_init[:, 0]
+    if f_init.ndim != 1:
+        raise ValueError(f"f_init must have shape (N,), got {f_init.shape}")
+    kernel = jnp.asarray(_validate.kernel(kernel, n_points=f_init.shape[0]))
+    return _solve_at(_linearized_force, f_init, steps, eta, beta, (kernel, loss))
+
+
+def predict_homogeneous(alpha, f_init, *, eta, beta, loss, steps):
+    """Homogeneous (one input point) prediction of eq. 7: f'' + 3H f' + alpha L'(f) = 0.
+
+    Returns an array of shape (len(steps),).
+    """
+    alpha = _validate.real("alpha", alpha, low=0.0)
+    f_init = _validate.real("f_init", f_init)
+    return predict_linearized([[alpha]], [f_init], eta=eta, beta=beta, loss=loss, steps=steps)[:, 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# mean field and modes (eqs. 11-16)
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Modes:
+    """Eigen-decomposition of an NTK on N points (eqs. 11-13).
+
+    ``eigenvalues`` are sorted in descending order; ``eigenvectors[:, i]`` is v_{i+1}, normalised,
+    with the sign of v_1 chosen so that sum(v_1) >= 0.
+    """
+
+    eigenvalues: jnp.ndarray
+    eigenvectors: jnp.ndarray
+
+    @property
+    def n_points(self) -> int:
+        return int(self.eigenvalues.shape[0])
+
+    @property
+    def v1(self):
+        return self.eigenvectors[:, 0]
+
+    def uniform_overlap(self) -> float:
+        """|v_1 . u| with u = (1, ..., 1)/sqrt(N): 1 if the leading mode is exactly the uniform mode."""
+        return float(jnp.abs(jnp.sum(self.v1)) / np.sqrt(self.n_points))
+
+    def project(self, f):
+        """Split outputs f (..., N) into the mean field and mode amplitudes (eq. 14).
+
+        f_bar = v_1 . f / sqrt(N) and delta_tilde_i = v_i . f for i >= 2, so that
+        f = sqrt(N) v_1 f_bar + sum_{i>=2} delta_tilde_i v_i. Returns (f_bar, delta_tilde) with
+        delta_tilde of shape (..., N - 1).
+        """
+        coeffs = jnp.asarray(f) @ self.eigenvectors
+        return coeffs[..., 0] / np.sqrt(self.n_points), coeffs[..., 1:]
+
+
+def mode_decomposition(kernel) -> Modes:
+    """Eigen-decomposition of a symmetric PSD kernel, eigenvalues descending (eqs. 12-13)."""
+    k = _validate.kernel(kernel)
+    lam, vec = np.linalg.eigh(0.5 * (k + k.T))
+    lam, vec = lam[::-1], vec[:, ::-1]
+    if vec[:, 0].sum() < 0:
+        vec = vec.copy()
+        vec[:, 0] *= -1
+    return Modes(jnp.asarray(lam), jnp.asarray(vec))
+
+
+def _mean_mode_force(y, args):
+    lam_over_n, loss = args
+    fbar, modes = y[0], y[1:]
+    return jnp.concatenate([-lam_over_n[:1] * loss.first(fbar)[None], -lam_over_n[1:] * loss.second(fbar) * modes])
+
+
+def predict_mean_and_modes(modes: Modes, f_init, *, eta, beta, loss, steps, friction_sign: float = 1.0):
+    """Mean field (eq. 15) and mode amplitudes (eq. 16) predicted from the initial NTK spectrum.
+
+    Solves, with damping coefficient friction_sign * (1 - beta)/sqrt(eta),
+
+        f_bar'' + 3H f_bar' + lambda_1/N L'(f_bar) = 0,
+        delta_i'' + 3H delta_i' + lambda_i/N L''(f_bar) delta_i = 0   (i >= 2),
+
+    from rest at the projections of ``f_init`` (see :meth:`Modes.project`).
+    ``friction_sign=-1`` reproduces the sign printed in the paper's eqs. 15/16 (anti-damping).
+
+    Returns (f_bar, delta_tilde) of shapes (len(steps),) and (len(steps), N - 1).
+    """
+    eta = _validate.eta(eta)
+    beta = _validate.beta(beta)
+    loss = _check_loss(loss)
+    if friction_sign not in (1.0, -1.0, 1, -1):
+        raise ValueError(f"friction_sign must be +1 or -1, got {friction_sign}")
+    f_init = jnp.asarray(f_init, jnp.float64).reshape(-1)
+    if f_init.shape[0] != modes.n_points:
+        raise ValueError(f"f_init must have shape ({modes.n_points},), got {f_init.shape}")
+    fbar0, delta0 = modes.project(f_init)
+    y0 = jnp.concatenate([fbar0[None], delta0])
+    lam_over_n = modes.eigenvalues / modes.n_points
+    steps, ts = _times(steps, eta)
+    gamma = friction_sign * (1.0 - beta) / np.sqrt(eta)
+    if ts[-1] == 0.0:
+        ys = jnp.broadcast_to(y0, (len(ts),) + y0.shape)
+    else:
+        ys = _solve_second_order(_mean_mode_force, y0, ts, gamma, (lam_over_n, loss))
+    return ys[:, 0], ys[:, 1:]

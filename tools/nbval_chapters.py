@@ -1,0 +1,115 @@
+"""Chapters under nbval.
+
+``prepare OUT``: for every chapter listed in _toc.yml, copy its stored reference notebook
+(tests/nbval/<name>.ipynb) to OUT and refresh the copy's inputs from the MyST source with
+``jupytext --update`` (outputs are kept). nbval then executes the copy and compares the cells marked
+``# NBVAL_CHECK_OUTPUT`` with the stored outputs. A chapter without a reference fails loudly.
+
+``refs [CHAPTER.md ...]``: execute chapters (all by default) and store their outputs as references.
+Only the outputs of ``# NBVAL_CHECK_OUTPUT`` cells are kept, so the references stay small.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+REFS = ROOT / "tests" / "nbval"
+MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def toc_chapters() -> list[Path]:
+    """Source files of every page listed in _toc.yml, in order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    out = []
+    for f in files:
+        path = ROOT / (f if f.endswith(".md") else f + ".md")
+        if not path.exists():
+            raise SystemExit(f"_toc.yml lists {f}, but {path} does not exist")
+        out.append(path)
+    return out
+
+
+def is_notebook(md: Path) -> bool:
+    head = md.read_text().split("\n---", 1)[0]
+    return md.read_text().startswith("---") and "jupytext" in head
+
+
+def prepare(out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    missing = []
+    for md in toc_chapters():
+        if not is_notebook(md):
+            continue
+        ref = REFS / (md.stem + ".ipynb")
+        if not ref.exists():
+            missing.append(md.name)
+            continue
+        dest = out / ref.name
+        shutil.copy(ref, dest)
+        subprocess.run(
+            [sys.executable, "-m", "jupytext", "--quiet", "--update", "--to", "ipynb", str(md), "-o", str(dest)],
+            check=True,
+        )
+    if missing:
+        raise SystemExit(f"no nbval reference for {missing}: run `make nbval-refs CHAPTERS=...` and commit it")
+
+
+def store_refs(chapters: list[Path]) -> None:
+    REFS.mkdir(parents=True, exist_ok=True)
+    for md in chapters:
+        if not is_notebook(md):
+            continue
+        dest = REFS / (md.stem + ".ipynb")
+        print(f"executing {md.relative_to(ROOT)} -> {dest.relative_to(ROOT)}", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", "--execute", str(md), "-o", str(dest)],
+            check=True,
+            cwd=md.parent,
+        )
+        nb = nbformat.read(dest, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.execution_count = None
+                if MARK not in cell.source:
+                    cell.outputs = []
+                for o in cell.get("outputs", []):
+                    if "execution_count" in o:
+                        o["execution_count"] = None
+        nb.metadata.pop("widgets", None)
+        nbformat.write(nb, dest)
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in ("prepare", "refs"):
+        raise SystemExit("usage: nbval_chapters.py prepare OUT | refs [CHAPTER.md ...]")
+    if argv[0] == "prepare":
+        prepare(ROOT / (argv[1] if len(argv) > 1 else "_build/nbval"))
+    else:
+        chapters = [Path(a).resolve() for a in argv[1:]] or toc_chapters()
+        store_refs(chapters)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
