@@ -39,6 +39,7 @@ import contextlib
 import datetime
 import errno
 import hashlib
+import importlib.metadata
 import json
 import os
 import socket
@@ -85,6 +86,13 @@ def _sha256(text: str) -> str:
 
 def _key_for(config, version: str) -> str:
     return _sha256(canonical_json({"config": config, "package_version": version}))[:KEY_LENGTH]
+
+
+def _jax_version() -> str:
+    try:
+        return importlib.metadata.version("jax")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -218,13 +226,11 @@ class ResultStore:
                 f"result for config {config_json} contains NaN/inf or is not JSON-serialisable ({exc}); "
                 "store diverged runs as {'diverged': True, 'divergence_step': k, ...}"
             ) from None
-        import jax  # imported by the package anyway; deferred to keep this module light
-
         record = {
             "config": json.loads(config_json),
             "result": json.loads(result_json),
             "package_version": __version__,
-            "jax_version": jax.__version__,
+            "jax_version": _jax_version(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "sha256": _sha256(result_json),
         }
