@@ -209,3 +209,92 @@ def predict_mean_and_modes(modes: Modes, f_init, *, eta, beta, loss, steps, fric
     else:
         ys = _solve_second_order(_mean_mode_force, y0, ts, gamma, (lam_over_n, loss))
     return ys[:, 0], ys[:, 1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# the discrete dynamics behind the continuum limit (eq. 2 in function space)
+# ---------------------------------------------------------------------------------------------
+def _iterate_impl(gaps, kernel, f_init, eta, beta, loss):
+    def one_step(_, carry):
+        f, f_prev = carry
+        return f + beta * (f - f_prev) - eta * (kernel @ loss.grad_f(f)), f
+
+    def block(carry, gap):  # advance by a (traced) number of steps, then record
+        carry = jax.lax.fori_loop(0, gap, one_step, carry)
+        return carry, carry[0]
+
+    _, fs = jax.lax.scan(block, (f_init, f_init), gaps)
+    return fs
+
+
+_iterate_jit = jax.jit(_iterate_impl)
+
+
+def iterate_linearized(kernel, f_init, *, eta, beta, loss, steps):
+    """Momentum gradient descent (eq. 2) of a linearised model, written in function space.
+
+    For a model that is linear in its parameters, f(theta) = f_init + J (theta - theta_0), eq. 2
+    multiplied by J is exactly
+
+        f_{i+1} = f_i + beta (f_i - f_{i-1}) - eta K L'(f_i)/N,   f_{-1} = f_0 = f_init,
+
+    with K = J J^T the (frozen) NTK. This is the discrete iteration whose continuum limit
+    (t = i sqrt(eta), eqs. 4, 5, 9) :func:`predict_linearized` integrates, so the difference
+    between the two is pure time-discretisation error.
+
+    Args and return value as :func:`predict_linearized`, except that ``steps`` must be integers.
+    """
+    eta = _validate.eta(eta)
+    beta = _validate.beta(beta)
+    loss = _check_loss(loss)
+    steps = _validate.steps(steps)
+    if not np.all(steps == np.round(steps)):
+        raise ValueError("steps must be integer step numbers for the discrete iteration")
+    steps = steps.astype(int)
+    f_init = jnp.atleast_1d(jnp.asarray(f_init, jnp.float64))
+    if f_init.ndim == 2 and f_init.shape[1] == 1:
+        f_init = f_init[:, 0]
+    if f_init.ndim != 1:
+        raise ValueError(f"f_init must have shape (N,), got {f_init.shape}")
+    kernel = jnp.asarray(_validate.kernel(kernel, n_points=f_init.shape[0]))
+    gaps = jnp.asarray(np.diff(steps, prepend=0), jnp.int64)
+    return _iterate_jit(gaps, kernel, f_init, jnp.float64(eta), jnp.float64(beta), loss)
+
+
+def discretisation_error(kernel, f_init, *, friction, loss, t_final, n_steps, n_records: int = 40):
+    """Distance between momentum GD (eq. 2) and its continuum limit (eq. 9) at fixed friction.
+
+    The continuum limit t = i sqrt(eta) is taken at a fixed ODE: the friction
+    3H = (1 - beta)/sqrt(eta) is held at ``friction``, so that each run uses
+    eta = (t_final/n)^2 and beta = 1 - friction sqrt(eta) (which must be >= 0). For every number of
+    steps n in ``n_steps`` the exact discrete iteration (:func:`iterate_linearized`) and the ODE
+    solution (:func:`predict_linearized`) are compared at ``n_records + 1`` equally spaced times
+    t_k = k t_final / n_records, and the largest absolute difference over times and points is kept.
+
+    Args:
+        kernel, f_init, loss: the frozen-kernel problem, as in :func:`predict_linearized`.
+        friction: 3H > 0.
+        t_final: continuum time T > 0 covered by every run.
+        n_steps: numbers of steps, each a multiple of ``n_records``.
+
+    Returns:
+        (sqrt_eta, max_error): two arrays of length len(n_steps).
+    """
+    friction = _validate.real("friction", friction, low=0.0, low_open=True)
+    t_final = _validate.real("t_final", t_final, low=0.0, low_open=True)
+    n_records = _validate.integer("n_records", n_records, low=1)
+    sqrt_eta, errors = [], []
+    for n in n_steps:
+        n = _validate.integer("n_steps entries", n, low=n_records)
+        if n % n_records:
+            raise ValueError(f"each entry of n_steps must be a multiple of n_records={n_records}, got {n}")
+        h = t_final / n
+        beta = 1.0 - friction * h
+        if beta < 0.0:
+            raise ValueError(f"n={n} gives sqrt(eta)={h:.3g} > 1/friction, i.e. beta < 0; use more steps")
+        steps = np.arange(n_records + 1) * (n // n_records)
+        f_disc = iterate_linearized(kernel, f_init, eta=h * h, beta=beta, loss=loss, steps=steps)
+        f_cont = predict_linearized(kernel, f_init, eta=h * h, beta=beta, loss=loss, steps=steps)
+        sqrt_eta.append(h)
+        errors.append(float(jnp.max(jnp.abs(f_disc - f_cont))))
+    return np.asarray(sqrt_eta), np.asarray(errors)
