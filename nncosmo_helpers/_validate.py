@@ -13,16 +13,27 @@ import numpy as np
 
 
 def _is_concrete_number(value) -> bool:
-    return isinstance(value, numbers.Real) or (isinstance(value, np.ndarray) and value.ndim == 0)
+    """A Python/numpy real, or a 0-d real array (numpy or JAX)."""
+    if isinstance(value, numbers.Real):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return (
+        getattr(value, "shape", None) == ()
+        and dtype is not None
+        and (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer))
+    )
 
 
 def real(name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
     """Check that ``value`` is a finite real number in the given interval and return it as float."""
-    if isinstance(value, bool) or not _is_concrete_number(value):
+    if isinstance(value, (bool, np.bool_)) or not _is_concrete_number(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    lo = "(" if low_open else "["
-    hi = ")" if high_open else "]"
+    try:
+        value = float(value)
+    except Exception:  # e.g. a JAX tracer: validation happens outside jit, on concrete values
+        raise TypeError(f"{name} must be a concrete real number (validate outside jit), got {type(value).__name__}") from None
+    lo = "(" if (low_open or low is None) else "["  # values must be finite: infinite ends are open
+    hi = ")" if (high_open or high is None) else "]"
     interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite and in {interval}, got {value}")
@@ -45,7 +56,7 @@ def beta(value) -> float:
 
 def integer(name: str, value, *, low: int) -> int:
     """An integer >= low (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
@@ -56,9 +67,23 @@ def integer(name: str, value, *, low: int) -> int:
     return value
 
 
+def finite_array(name: str, value) -> np.ndarray:
+    """A real array whose entries are all finite (returned as a float numpy array)."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real array, got {type(value).__name__}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (every entry in (-inf, inf)), got non-finite entries")
+    return arr
+
+
 def steps(value) -> np.ndarray:
     """Evaluation steps: a non-negative, strictly increasing 1-D sequence of numbers."""
-    arr = np.atleast_1d(np.asarray(value, dtype=float))
+    try:
+        arr = np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        raise TypeError(f"steps must be a 1-D sequence of step numbers >= 0, got {type(value).__name__}") from None
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"steps must be a non-empty 1-D sequence of step numbers >= 0, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
@@ -70,7 +95,10 @@ def steps(value) -> np.ndarray:
 
 def kernel(value, *, n_points: int | None = None, rtol: float = 1e-8) -> np.ndarray:
     """A kernel matrix: square, symmetric and positive semi-definite within tolerance."""
-    k = np.asarray(value, dtype=float)
+    try:
+        k = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"kernel must be a real square (N, N) matrix, got {type(value).__name__}") from None
     if k.ndim != 2 or k.shape[0] != k.shape[1]:
         raise ValueError(f"kernel must be a square (N, N) matrix, got shape {k.shape}")
     if n_points is not None and k.shape[0] != n_points:
@@ -82,5 +110,7 @@ def kernel(value, *, n_points: int | None = None, rtol: float = 1e-8) -> np.ndar
         raise ValueError("kernel must be symmetric (|K - K^T| <= 1e-7 max|K|)")
     lam_min = float(np.linalg.eigvalsh(0.5 * (k + k.T))[0])
     if lam_min < -1e-7 * scale * k.shape[0]:
-        raise ValueError(f"kernel must be positive semi-definite; smallest eigenvalue {lam_min:.3g}")
+        raise ValueError(
+            f"kernel must be positive semi-definite (eigenvalues >= -1e-7 N max|K|); smallest eigenvalue {lam_min:.3g}"
+        )
     return k

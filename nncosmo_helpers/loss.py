@@ -23,7 +23,7 @@ class PolynomialLoss:
     def __init__(self, m, f0, n):
         self.m = _validate.real("m", m, low=0.0, low_open=True)
         self.f0 = _validate.real("f0", f0)
-        if isinstance(n, bool) or not float(n).is_integer():
+        if isinstance(n, bool) or not _validate._is_concrete_number(n) or not float(n).is_integer():
             raise ValueError(f"n must be an even integer >= 2, got {n!r}")
         n = int(n)
         if n < 2 or n % 2:

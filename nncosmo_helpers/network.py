@@ -114,11 +114,14 @@ def mlp(*, width: int, hidden_layers: int, activation: str, W_std: float, b_std:
     """
     width = _validate.integer("width", width, low=1)
     hidden_layers = _validate.integer("hidden_layers", hidden_layers, low=0)
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     W_std = _validate.real("W_std", W_std, low=0.0, low_open=True)
     b_std = _validate.real("b_std", b_std, low=0.0)
-    dtype = jnp.dtype(dtype)
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     apply_fn = MLPApply(width, hidden_layers, activation, W_std, b_std, dtype.name)

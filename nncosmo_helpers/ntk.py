@@ -55,8 +55,11 @@ def empirical_ntk(apply_fn, params, x1, x2=None, *, implementation: str = "auto"
     is_mlp = isinstance(apply_fn, MLPApply)
     if implementation == "structured" and not is_mlp:
         raise ValueError("implementation='structured' needs an apply_fn from nncosmo_helpers.network.mlp")
-    if is_mlp:
-        apply_fn(params, x1[:1]), apply_fn(params, x2[:1])  # shape checks, outside jit
+    if is_mlp:  # shape checks, outside jit
+        d_in = params["layer_0"]["W"].shape[0]
+        for name, x in (("x1", x1), ("x2", x2)):
+            if x.shape[1] != d_in:
+                raise ValueError(f"{name} must have shape (N, {d_in}) to match the network input, got {x.shape}")
     if is_mlp and implementation != "jacobian":
         return _structured_ntk(apply_fn, params, x1, x2)
     return _jacobian_ntk(apply_fn, params, x1, x2)
@@ -163,7 +166,7 @@ def infinite_width_ntk(x1, x2=None, *, hidden_layers: int, activation: str, W_st
     arc-cosine kernel for relu). The input covariance is x . x' / d.
     """
     hidden_layers = _validate.integer("hidden_layers", hidden_layers, low=0)
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     W_std = _validate.real("W_std", W_std, low=0.0, low_open=True)
     b_std = _validate.real("b_std", b_std, low=0.0)
