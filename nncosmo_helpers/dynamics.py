@@ -105,7 +105,7 @@ def predict_linearized(kernel, f_init, *, eta, beta, loss, steps):
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
     loss = _check_loss(loss)
-    f_init = jnp.atleast_1d(jnp.asarray(f_init, jnp.float64))
+    f_init = jnp.atleast_1d(jnp.asarray(_validate.finite_array("f_init", f_init)))
     if f_init.ndim == 2 and f_init.shape[1] == 1:
         f_init = f_init[:, 0]
     if f_init.ndim != 1:
@@ -194,6 +194,8 @@ def predict_mean_and_modes(modes: Modes, f_init, *, eta, beta, loss, steps, fric
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
     loss = _check_loss(loss)
+    if not isinstance(modes, Modes):
+        raise TypeError(f"modes must be a Modes from mode_decomposition(kernel), got {type(modes).__name__}")
     if friction_sign not in (1.0, -1.0, 1, -1):
         raise ValueError(f"friction_sign must be +1 or -1, got {friction_sign}")
     f_init = jnp.asarray(f_init, jnp.float64).reshape(-1)

@@ -169,7 +169,7 @@ def train_momentum(
         raise ValueError(f"record_every must divide steps; got steps={steps}, record_every={record_every}")
     if on_divergence not in ("raise", "report"):
         raise ValueError(f"on_divergence must be 'raise' or 'report', got {on_divergence!r}")
-    x = jnp.asarray(x)
+    x = jnp.asarray(_validate.finite_array("x", x))
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, input_dim), got {x.shape}")
     f_check = apply_fn(params, x)  # validates the input shape against the network
@@ -193,8 +193,9 @@ def train_momentum(
     if bad_rows.any():
         first = int(np.argmax(bad_rows))
         step = int(step_numbers[first])
+        where = f"step {step}" if record_every == 1 else f"step {step} (first bad recorded row; record_every={record_every})"
         msg = (
-            f"training diverged at step {step} (eta={eta}, beta={beta}, {loss}): outputs left the finite "
+            f"training diverged at {where} (eta={eta}, beta={beta}, {loss}): outputs left the finite "
             f"region |f| < {bound:.3g}. Linear stability needs eta*L''*lambda_max/N < 2(1+beta); "
             + (f"here that ratio is {ratio:.3g}." if ratio is not None else "pass compute_ntk=True for the ratio.")
         )
