@@ -210,3 +210,105 @@ def train_momentum(
         f=fs, steps=step_numbers, loss=values, ntk_initial=ntk_initial, ntk_final=ntk_final,
         params=p_final, stability_ratio=ratio,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# training with any optax transformation (used by the "Beyond the paper" chapters)
+# ---------------------------------------------------------------------------------------------
+def optax_trajectory(apply_fn, optimizer, steps, record_every, params, x, hyperparams, loss):
+    """Pure core of :func:`train_optax`: full-batch training with ``optimizer(**hyperparams)``.
+
+    ``optimizer`` is a factory returning an ``optax.GradientTransformation`` (extra-args ones such as
+    :func:`~nncosmo_helpers.optim.friedmann_momentum` receive the current dataset loss as ``value``).
+    Returns (f of shape (steps // record_every + 1, N), dataset loss per row, final params).
+    Jit it with ``static_argnums=(0, 1, 2, 3)``; it can be vmapped over params and hyperparams.
+    """
+    opt = optax.with_extra_args_support(optimizer(**hyperparams))
+    opt_state = opt.init(params)
+
+    def loss_and_f(p):
+        f = apply_fn(p, x)[:, 0]
+        return loss.dataset(f), f
+
+    grad_fn = jax.value_and_grad(loss_and_f, has_aux=True)
+
+    def one_step(carry, _):
+        p, s = carry
+        (value, f), g = grad_fn(p)
+        updates, s = opt.update(g, s, p, value=value)
+        return (optax.apply_updates(p, updates), s), (f, value)
+
+    def block(carry, _):
+        carry, (fs, values) = jax.lax.scan(one_step, carry, None, length=record_every)
+        return carry, (fs[0], values[0])
+
+    (p, _), (fs, values) = jax.lax.scan(block, (params, opt_state), None, length=steps // record_every)
+    f_last = apply_fn(p, x)[:, 0]
+    fs = jnp.concatenate([fs, f_last[None]], axis=0)
+    values = jnp.concatenate([values, loss.dataset(f_last)[None]])
+    return fs, values, p
+
+
+_optax_trajectory = jax.jit(optax_trajectory, static_argnums=(0, 1, 2, 3))
+
+
+def _optax_batch_impl(apply_fn, optimizer, steps, record_every, params, x, hyperparams, loss):
+    run = lambda p, h: optax_trajectory(apply_fn, optimizer, steps, record_every, p, x, h, loss)[:2]
+    return jax.vmap(run)(params, hyperparams)
+
+
+_optax_batch = jax.jit(_optax_batch_impl, static_argnums=(0, 1, 2, 3))
+
+
+def _check_optax_args(loss, steps, record_every, x):
+    if not isinstance(loss, PolynomialLoss):
+        raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(loss).__name__}")
+    steps = _validate.integer("steps", steps, low=0)
+    record_every = _validate.integer("record_every", record_every, low=1)
+    if steps % record_every:
+        raise ValueError(f"record_every must divide steps; got steps={steps}, record_every={record_every}")
+    x = jnp.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (N, input_dim), got {x.shape}")
+    return steps, record_every, x
+
+
+def train_optax(apply_fn, params, x, *, optimizer, hyperparams, loss, steps, record_every=1, compute_ntk=True):
+    """Train with any optax optimiser, full batch, and record the outputs (like :func:`train_momentum`).
+
+    Args:
+        apply_fn, params, x, loss, steps, record_every, compute_ntk: as in :func:`train_momentum`.
+        optimizer: a hashable factory (e.g. a module-level function such as
+            :func:`~nncosmo_helpers.optim.power_law_momentum`) called as ``optimizer(**hyperparams)``
+            inside the jitted loop, so new hyperparameter values do not recompile.
+        hyperparams: dict of scalar hyperparameters (e.g. ``{"eta": 0.1, "p": 2/3}``).
+
+    Non-finite outputs are returned as they are (no divergence check); ``diverged`` flags them.
+    """
+    steps, record_every, x = _check_optax_args(loss, steps, record_every, x)
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    x = x.astype(dtype)
+    loss_d = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), loss)
+    hp = {k: jnp.asarray(v, dtype) for k, v in hyperparams.items()}
+    fs, values, p_final = _optax_trajectory(apply_fn, optimizer, steps, record_every, params, x, hp, loss_d)
+    finite = bool(np.all(np.isfinite(np.asarray(fs))))
+    ntk_initial = empirical_ntk(apply_fn, params, x) if compute_ntk else None
+    ntk_final = empirical_ntk(apply_fn, p_final, x) if (compute_ntk and finite) else None
+    return TrainResult(
+        f=fs, steps=np.arange(fs.shape[0]) * record_every, loss=values, ntk_initial=ntk_initial,
+        ntk_final=ntk_final, params=p_final, diverged=not finite,
+    )
+
+
+def train_optax_batch(apply_fn, params, x, *, optimizer, hyperparams, loss, steps, record_every=1):
+    """Vmapped :func:`train_optax` over a batch of initialisations and hyperparameters.
+
+    ``params`` and every entry of ``hyperparams`` carry a leading batch axis of the same size B
+    (e.g. ``jax.vmap(init_fn, (0, None))(keys, d)`` for B seeds). Returns (f of shape
+    (B, steps // record_every + 1, N), dataset loss of shape (B, steps // record_every + 1)).
+    """
+    steps, record_every, x = _check_optax_args(loss, steps, record_every, x)
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    loss_d = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), loss)
+    hp = {k: jnp.asarray(v, dtype) for k, v in hyperparams.items()}
+    return _optax_batch(apply_fn, optimizer, steps, record_every, params, x.astype(dtype), hp, loss_d)
