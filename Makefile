@@ -46,3 +46,31 @@ lock:
 
 clean:
 	rm -rf _build
+
+# ---------------------------------------------------------------------------------------------------
+# The book as a reader sees it. `make check-browser` (run by CI after `make test`) needs npm (MathJax,
+# pinned by package-lock.json) and Debian's chromium, which it installs when missing (as root).
+.PHONY: book-offline check-browser
+MATHJAX  := node_modules/mathjax/es5/tex-mml-chtml.js
+CHROMIUM ?= /usr/bin/chromium
+
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+## make book-offline: like `make book`, with MathJax from node_modules, so the HTML works without network
+book-offline: $(STAMP) $(MATHJAX)
+	rm -f _build/html/.nncosmo-offline-build
+	NNCOSMO_MATHJAX=local $(BIN)/jupyter-book build . $(BOOK_FLAGS)
+	touch _build/html/.nncosmo-offline-build
+
+## make check-browser: open every page of the offline book in headless Chromium and check images, math,
+## links, cross-references and glue; full-page screenshots go to _build/screenshots/
+check-browser: $(STAMP) $(MATHJAX) $(CHROMIUM)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
+	$(BIN)/python tools/check_browser.py --is-fresh || $(MAKE) book-offline
+	$(BIN)/python tools/check_browser.py

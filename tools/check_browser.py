@@ -53,6 +53,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LOCAL_MATHJAX = "_static/mathjax/tex-mml-chtml.js"
+# Touched by `make book-offline` after a build without warnings.
+OFFLINE_STAMP = ".nncosmo-offline-build"
 # Everything a rendered page depends on: if any of these is newer than the build, rebuild.
 SOURCE_GLOBS = [
     "_config.yml",
@@ -103,18 +105,23 @@ def newest_source(root: Path = ROOT) -> tuple[float, Path | None]:
 
 def is_fresh(html_dir: Path, root: Path = ROOT) -> tuple[bool, str]:
     """Whether ``html_dir`` is an offline build newer than every source (and why not)."""
-    buildinfo = html_dir / ".buildinfo"
-    if not buildinfo.is_file():
-        return False, f"no build in {html_dir}"
+    stamp = html_dir / OFFLINE_STAMP
+    if not stamp.is_file():
+        return False, f"no successful offline build in {html_dir} (no {OFFLINE_STAMP})"
     if not (html_dir / LOCAL_MATHJAX).is_file():
         return False, f"{html_dir} was built with MathJax from the CDN, not the local copy"
-    built = buildinfo.stat().st_mtime
+    built = stamp.stat().st_mtime
     newest, which = newest_source(root)
     if newest > built:
         return False, f"{which} is newer than the build"
     for page in toc_pages(root / "_toc.yml"):
-        if not (html_dir / f"{page}.html").is_file():
+        page_html = html_dir / f"{page}.html"
+        if not page_html.is_file():
             return False, f"{page}.html is missing from the build"
+        if page_html.stat().st_mtime > built or "://cdn.jsdelivr.net/npm/mathjax" in page_html.read_text(
+            encoding="utf-8", errors="replace"
+        ):
+            return False, f"{page}.html was rebuilt since the offline build (by `make book`?)"
     return True, "fresh"
 
 

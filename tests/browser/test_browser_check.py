@@ -1,0 +1,155 @@
+"""The browser check itself (tools/check_browser.py) must catch what it claims to catch.
+
+A tiny hand-written site -- no Jupyter Book build -- with one clean page and one page holding every
+defect the check looks for (a missing image, a MathJax error, raw TeX, a broken link, a wrong
+equation number, '??', an empty glued value, a console error, a request to another host). The clean
+page must pass and every defect must be reported. Runs in headless Chromium (Debian's package) and
+needs MathJax from node_modules (`npm ci`); both are installed by `make check-browser`, and the
+tests skip without them.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
+
+
+def _load_checker():
+    spec = importlib.util.spec_from_file_location("check_browser", ROOT / "tools" / "check_browser.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+cb = _load_checker()
+
+needs_browser = pytest.mark.skipif(
+    not Path(cb.CHROMIUM).exists() or not (MATHJAX / "tex-mml-chtml.js").exists(),
+    reason="needs /usr/bin/chromium and node_modules/mathjax (make check-browser installs both)",
+)
+
+# A 2x2 red PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEklEQVR4nGP4z8DAwMDAgM4BAB7+Af/7Zt2qAAAAAElFTkSuQmCC"
+)
+
+HEAD = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>
+<script>window.MathJax = {{"options": {{"processHtmlClass": "math", "ignoreHtmlClass": "mathjax_ignore"}}}}</script>
+<script defer src="_static/mathjax/tex-mml-chtml.js"></script></head>
+<body class="mathjax_ignore">"""
+
+GOOD = (
+    HEAD.format(title="good")
+    + r"""
+<h1 id="top">Good page</h1>
+<p>Inline <span class="math notranslate nohighlight">\(H = 1/\sqrt{\eta}\)</span> and the value
+<span class="pasted-text">0.13%</span>.</p>
+<div class="math notranslate nohighlight" id="equation-good-a"><span class="eqno">(1.1)<a class="headerlink" href="#equation-good-a">#</a></span>\[\ddot f + 3H\dot f = 0\]</div>
+<figure id="fig-good"><img src="img.png" alt="red"><figcaption><span class="caption-number">Fig. 1.1 </span>A figure.</figcaption></figure>
+<p>See <a class="reference internal" href="#equation-good-a">(1.1)</a>,
+<a class="reference internal" href="#fig-good"><span class="std std-numref">Fig. 1.1</span></a>,
+<a class="reference internal" href="bad.html#sec">the other page</a> and
+<a href="https://example.org/">an external site</a>.</p>
+<pre>code may contain $$ and \( freely</pre>
+</body></html>"""
+)
+
+BAD = (
+    HEAD.format(title="bad")
+    + r"""
+<h1 id="sec">Bad page</h1>
+<p>Broken image: <img src="missing.png" alt="missing"></p>
+<p>Image from another host: <img src="https://example.invalid/x.png" alt="remote"></p>
+<p>A TeX error: <span class="math notranslate nohighlight">\(\frac{1}\)</span></p>
+<p>Raw TeX that never reached MathJax: $$ E = mc^2 $$</p>
+<p>Unresolved: see equation ?? and the value <span class="pasted-text"></span>.</p>
+<p><a class="reference internal" href="nowhere.html">missing file</a>,
+<a class="reference internal" href="good.html#no-such-anchor">missing anchor</a>,
+<a class="reference internal" href="good.html#equation-good-a">(2.7)</a>.</p>
+<script>console.error("boom from the page");</script>
+</body></html>"""
+)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    html = tmp_path_factory.mktemp("site")
+    (html / "_static").mkdir()
+    os.symlink(MATHJAX, html / "_static" / "mathjax")
+    (html / "img.png").write_bytes(PNG)
+    (html / "good.html").write_text(GOOD)
+    (html / "bad.html").write_text(BAD)
+    return html
+
+
+@needs_browser
+def test_clean_page_passes_and_every_defect_is_reported(site, tmp_path):
+    reports = cb.check_pages(site, ["good", "bad"], tmp_path / "shots")
+    good, bad = reports
+
+    assert good.problems == [], good.problems
+    assert (good.n_images, good.n_math, good.n_refs) == (1, 2, 2)
+    assert Path(good.screenshot).stat().st_size > 1000
+
+    text = "\n".join(bad.problems)
+    expected = {
+        "images not loaded": "missing.png",
+        "requests to other hosts": "example.invalid",
+        "MathJax errors": "frac",
+        "raw TeX in the text": "E = mc^2",
+        "'??' in the text": "??",
+        "empty glued values": "pasted-text",
+        "broken internal links": "nowhere.html",
+        "no anchor #no-such-anchor": "no-such-anchor",
+        "number differs": "(2.7)",
+        "console errors": "boom from the page",
+    }
+    for what, detail in expected.items():
+        lines = [line for line in bad.problems if what in line]
+        assert lines, f"the check missed: {what}\n{text}"
+        assert detail in "\n".join(lines), f"{what}: {detail!r} not named in {lines}"
+
+
+def test_toc_pages_in_reading_order(tmp_path):
+    toc = tmp_path / "_toc.yml"
+    toc.write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n"
+        "  - caption: A\n    chapters:\n      - file: book/one\n        sections:\n          - file: book/one_a\n"
+        "  - caption: B\n    chapters:\n      - file: book/two.md\n"
+    )
+    assert cb.toc_pages(toc) == ["book/intro", "book/one", "book/one_a", "book/two"]
+
+
+def test_is_fresh_tracks_sources_and_the_offline_stamp(tmp_path):
+    root = tmp_path
+    (root / "book").mkdir()
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    html = root / "_build" / "html"
+    (html / "book").mkdir(parents=True)
+    (html / "_static" / "mathjax").mkdir(parents=True)
+    (html / "_static" / "mathjax" / "tex-mml-chtml.js").write_text("")
+    (html / "book" / "intro.html").write_text('<script src="../_static/mathjax/tex-mml-chtml.js"></script>')
+
+    assert not cb.is_fresh(html, root)[0]  # no stamp: never built offline successfully
+    old = time.time() - 100
+    os.utime(root / "_toc.yml", (old, old))
+    os.utime(root / "book" / "intro.md", (old, old))
+    os.utime(html / "book" / "intro.html", (old, old))
+    (html / cb.OFFLINE_STAMP).touch()
+    assert cb.is_fresh(html, root) == (True, "fresh")
+
+    (root / "book" / "intro.md").write_text("# Intro, edited\n")  # a source newer than the build
+    os.utime(root / "book" / "intro.md", (time.time() + 5, time.time() + 5))
+    fresh, why = cb.is_fresh(html, root)
+    assert not fresh and "intro.md" in why
