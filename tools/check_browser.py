@@ -500,7 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in reports], indent=1))
     print(f"screenshots: {args.screenshots}")
-    return 1 if any(r.problems for r in reports) else 0
+    n_fail = sum(bool(r.problems) for r in reports)
+    print(f"browser: {len(reports) - n_fail} passed, {n_fail} failed")
+    return 1 if n_fail else 0
 
 
 if __name__ == "__main__":
