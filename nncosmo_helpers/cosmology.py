@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import diffrax
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _validate
+from .loss import PolynomialLoss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,3 +60,238 @@ def time_of_step(step, eta):
 def step_of_time(t, eta):
     """Inverse of :func:`time_of_step`: step = t / sqrt(eta)."""
     return jnp.asarray(t) / _validate.eta(eta) ** 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# the homogeneous background (eq. 6): fixed versus self-consistent Hubble rate
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Background:
+    """A homogeneous background phi(t), H(t) from :func:`solve_background` (eq. 6 with eq. 8).
+
+    Arrays are indexed like ``steps``; ``t = steps * sqrt(eta)``.
+
+    Attributes:
+        steps, t: optimiser steps and continuum times of the samples.
+        phi, phi_dot, hubble: field, velocity and Hubble rate.
+        alpha, loss, flrw: the coupling, the loss and the FLRW dictionary the solution belongs to.
+        self_consistent: whether H was sourced by the field (True) or fixed by V0 (False).
+    """
+
+    steps: np.ndarray
+    t: np.ndarray
+    phi: np.ndarray
+    phi_dot: np.ndarray
+    hubble: np.ndarray
+    alpha: float
+    loss: object
+    flrw: FLRWParameters
+    self_consistent: bool
+
+    @property
+    def potential(self):
+        """V(phi) = alpha L(phi) + V0 (eq. 8)."""
+        return self.alpha * np.asarray(self.loss(self.phi)) + self.flrw.vacuum_energy
+
+    @property
+    def field_energy(self):
+        """rho_phi - V0 = phi_dot^2/2 + alpha L(phi): the energy that the vacuum must dominate."""
+        return 0.5 * self.phi_dot**2 + self.alpha * np.asarray(self.loss(self.phi))
+
+    @property
+    def energy_ratio(self):
+        """(phi_dot^2/2 + alpha L)/V0; the vacuum-dominated matching of eq. 8 needs this << 1."""
+        return self.field_energy / self.flrw.vacuum_energy
+
+    @property
+    def friedmann_residual(self):
+        """(3H^2 - phi_dot^2/2 - V)/(3H^2): zero on a self-consistent solution of eq. 6.
+
+        For the fixed-H background it is -field_energy/V0 (the neglected backreaction).
+        """
+        rho = 0.5 * self.phi_dot**2 + self.potential
+        return (3.0 * self.hubble**2 - rho) / (3.0 * self.hubble**2)
+
+
+def _background_field(t, state, args):
+    phi, phi_dot, hubble = state
+    alpha, loss, source = args
+    phi_ddot = -3.0 * hubble * phi_dot - alpha * loss.first(phi)
+    return phi_dot, phi_ddot, -0.5 * source * phi_dot**2
+
+
+@jax.jit
+def _solve_background_jit(y0, ts, args):
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(_background_field),
+        diffrax.Dopri8(),
+        t0=0.0,
+        t1=ts[-1],
+        dt0=None,
+        y0=y0,
+        args=args,
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=diffrax.PIDController(rtol=1e-10, atol=1e-12),
+        max_steps=2_000_000,
+    )
+    return sol.ys
+
+
+def solve_background(alpha, loss, phi0, *, eta, beta, steps, self_consistent: bool = False) -> Background:
+    """Solve the homogeneous FLRW dynamics of eq. 6 with the potential V = alpha L + V0 of eq. 8.
+
+    The field obeys phi'' + 3H phi' + alpha L'(phi) = 0 from rest at ``phi0`` (the network starts
+    at rest: theta_{-1} = theta_0 in eq. 2). Two Hubble rates:
+
+    * ``self_consistent=False``: H is fixed by the vacuum energy, 3H^2 = V0 = beta_tilde^2/3, i.e.
+      3H = (1 - beta)/sqrt(eta). This is the approximation under which eq. 6 becomes the network's
+      eq. 7, and it is the same ODE as :func:`nncosmo_helpers.dynamics.predict_homogeneous`.
+    * ``self_consistent=True``: H is sourced by the field as well, 3H^2 = phi'^2/2 + V0 + alpha L
+      (the Friedmann equation of eq. 6). H is integrated with the Raychaudhuri equation
+      H' = -phi'^2/2 (reduced Planck units, as in eq. 6) from H(0) = sqrt((V0 + alpha L(phi0))/3);
+      the Friedmann constraint is then a check (:attr:`Background.friedmann_residual`).
+
+    Integration: diffrax Dopri8, rtol 1e-10, atol 1e-12, in t = step * sqrt(eta) (eq. 4).
+
+    Args:
+        alpha: the homogeneous NTK alpha >= 0 (eq. 7).
+        loss: a :class:`~nncosmo_helpers.loss.PolynomialLoss` (per-point loss, eq. 20).
+        phi0: initial field value (the network's initial output).
+        eta, beta: learning rate and momentum, which fix V0 and the friction (eqs. 4, 8).
+        steps: increasing optimiser steps at which to report the solution.
+        self_consistent: see above.
+    """
+    if not isinstance(loss, PolynomialLoss):
+        raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(loss).__name__}")
+    alpha = _validate.real("alpha", alpha, low=0.0)
+    phi0 = _validate.real("phi0", phi0)
+    if not isinstance(self_consistent, bool):
+        raise TypeError(f"self_consistent must be a bool, got {type(self_consistent).__name__}")
+    flrw = flrw_parameters(eta, beta)
+    steps = _validate.steps(steps)
+    ts = steps * np.sqrt(flrw.eta)
+    energy0 = alpha * float(loss(phi0))
+    h0 = np.sqrt((flrw.vacuum_energy + energy0) / 3.0) if self_consistent else flrw.hubble
+    y0 = (jnp.float64(phi0), jnp.float64(0.0), jnp.float64(h0))
+    if ts[-1] == 0.0:
+        ys = tuple(np.full(len(ts), float(v)) for v in y0)
+    else:
+        args = (jnp.float64(alpha), loss, jnp.float64(1.0 if self_consistent else 0.0))
+        ys = tuple(np.asarray(y) for y in _solve_background_jit(y0, jnp.asarray(ts), args))
+    return Background(steps, ts, ys[0], ys[1], ys[2], alpha, loss, flrw, self_consistent)
+
+
+def eta_max_vacuum(alpha, loss, phi0, *, beta) -> float:
+    """Largest learning rate with alpha L(phi0) <= V0 (the matching condition below eq. 8).
+
+    V0 = beta_tilde^2/3 = (1 - beta)^2/(3 eta), so alpha L(phi0) << V0 reads
+    eta << eta_max = (1 - beta)^2 / (3 alpha L(phi0)). Because the field energy
+    phi'^2/2 + alpha L never grows along a damped trajectory started from rest, the condition at
+    the initial output bounds the whole evolution. Momentum shrinks eta_max by (1 - beta)^2.
+    """
+    alpha = _validate.real("alpha", alpha, low=0.0, low_open=True)
+    phi0 = _validate.real("phi0", phi0)
+    beta = _validate.beta(beta)
+    energy = alpha * float(loss(phi0))
+    if energy <= 0.0:
+        return float("inf")
+    return (1.0 - beta) ** 2 / (3.0 * energy)
+
+
+def relative_deviation(x, y, reference) -> float:
+    """max_k |x_k - y_k| / |reference[-1] - reference[0]|: a deviation in units of an excursion."""
+    reference = np.asarray(reference, dtype=float)
+    scale = abs(reference[-1] - reference[0])
+    return float(np.max(np.abs(np.asarray(x, dtype=float) - np.asarray(y, dtype=float)))) / scale
+
+
+def background_deviation(alpha, loss, phi0, *, eta, beta, steps) -> float:
+    """Largest distance between the fixed-H and the self-consistent background (eq. 6).
+
+    Both are solved with :func:`solve_background` at ``steps``; the result is
+    max_k |phi_fixed - phi_sc| / |phi_fixed(end) - phi0|.
+    """
+    fixed = solve_background(alpha, loss, phi0, eta=eta, beta=beta, steps=steps)
+    sc = solve_background(alpha, loss, phi0, eta=eta, beta=beta, steps=steps, self_consistent=True)
+    return relative_deviation(fixed.phi, sc.phi, fixed.phi)
+
+
+@dataclasses.dataclass(frozen=True)
+class BackgroundComparison:
+    """A homogeneous network trained with eq. 2 next to the two backgrounds of eq. 6.
+
+    Attributes:
+        f_net: network output at ``fixed.steps`` (one input point).
+        fixed, self_consistent: :class:`Background` solutions with alpha = the initial one-point NTK,
+            from rest at f_net[0].
+        alpha_final: the one-point NTK after training (its drift is one source of deviation).
+        stability_ratio: eta alpha L''(f_init) / (2 (1 + beta)) (linearly unstable above 1).
+    """
+
+    f_net: np.ndarray
+    fixed: Background
+    self_consistent: Background
+    alpha_final: float
+    stability_ratio: float
+
+    @property
+    def alpha_initial(self) -> float:
+        return self.fixed.alpha
+
+    @property
+    def epsilon(self) -> float:
+        """alpha L(f_init)/V0 = eta/eta_max: the backreaction the fixed-H matching neglects."""
+        return float(self.fixed.energy_ratio[0])
+
+    @property
+    def deviation_fixed(self) -> float:
+        """Network vs fixed-H background (eq. 7), in units of the predicted excursion."""
+        return relative_deviation(self.f_net, self.fixed.phi, self.fixed.phi)
+
+    @property
+    def deviation_self_consistent(self) -> float:
+        """Network vs self-consistent background, in units of the fixed-H excursion."""
+        return relative_deviation(self.f_net, self.self_consistent.phi, self.fixed.phi)
+
+    @property
+    def deviation_backgrounds(self) -> float:
+        """Fixed-H vs self-consistent background, in units of the fixed-H excursion."""
+        return relative_deviation(self.fixed.phi, self.self_consistent.phi, self.fixed.phi)
+
+
+def compare_backgrounds(apply_fn, params, x0, *, eta, beta, loss, steps, record_every=1) -> BackgroundComparison:
+    """Train a homogeneous network (one input point) and solve both backgrounds of eq. 6 for it.
+
+    alpha is the empirical NTK at ``x0`` before training (eq. 7); training uses
+    :func:`nncosmo_helpers.train.train_momentum` (it raises ``TrainingDiverged`` if the run diverges).
+    """
+    from .train import train_momentum  # local import: training is not needed by the solvers
+
+    x0 = jnp.asarray(x0)
+    if x0.ndim != 2 or x0.shape[0] != 1:
+        raise ValueError(f"x0 must be a single point of shape (1, d), got {x0.shape}")
+    run = train_momentum(apply_fn, params, x0, eta=eta, beta=beta, loss=loss, steps=steps, record_every=record_every)
+    f_net = np.asarray(run.f[:, 0], dtype=float)
+    alpha0 = float(run.alpha_initial)
+    fixed = solve_background(alpha0, loss, f_net[0], eta=eta, beta=beta, steps=run.steps)
+    sc = solve_background(alpha0, loss, f_net[0], eta=eta, beta=beta, steps=run.steps, self_consistent=True)
+    return BackgroundComparison(f_net, fixed, sc, float(run.alpha_final), float(run.stability_ratio))
+
+
+def backgrounds_at_epsilon(alpha, loss, phi0, *, epsilon, beta, relaxation_times=8.0, samples=400):
+    """Both backgrounds of eq. 6 at the learning rate eta = epsilon * eta_max (see :func:`eta_max_vacuum`).
+
+    The time window covers ``relaxation_times`` units of tau = eta alpha L''(phi0) i/(1 - beta), the
+    slow-roll relaxation time of a quadratic loss, sampled at ``samples`` equally spaced steps.
+    Returns ``(fixed, self_consistent)`` :class:`Background` solutions.
+    """
+    epsilon = _validate.real("epsilon", epsilon, low=0.0, low_open=True)
+    beta = _validate.beta(beta)
+    eta = epsilon * eta_max_vacuum(alpha, loss, phi0, beta=beta)
+    rate = eta * alpha * float(loss.second(phi0)) / (1.0 - beta)
+    if rate <= 0.0:
+        raise ValueError("alpha L''(phi0) must be positive to define a relaxation time")
+    steps = np.linspace(0.0, relaxation_times / rate, _validate.integer("samples", samples, low=2))
+    fixed = solve_background(alpha, loss, phi0, eta=eta, beta=beta, steps=steps)
+    sc = solve_background(alpha, loss, phi0, eta=eta, beta=beta, steps=steps, self_consistent=True)
+    return fixed, sc

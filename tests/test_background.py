@@ -1,0 +1,82 @@
+"""The homogeneous FLRW background solver (cosmology.solve_background, eqs. 6-8)."""
+
+import numpy as np
+import pytest
+
+from nncosmo_helpers import cosmology, dynamics
+from nncosmo_helpers.loss import PolynomialLoss
+
+ALPHA, PHI0 = 1.1, 1.5
+LOSS = PolynomialLoss(0.1, 10.0, 2)
+
+
+@pytest.mark.parametrize("eta, beta, loss", [(0.1111, 0.0, LOSS), (0.0278, 0.5, PolynomialLoss(0.2, 1.0, 4))])
+def test_fixed_hubble_is_eq7(eta, beta, loss):
+    """With 3H^2 = V0 the field equation is eq. 7: same ODE as dynamics.predict_homogeneous."""
+    steps = np.arange(0, 1001, 25)
+    bg = cosmology.solve_background(ALPHA, loss, PHI0, eta=eta, beta=beta, steps=steps)
+    ref = np.asarray(dynamics.predict_homogeneous(ALPHA, PHI0, eta=eta, beta=beta, loss=loss, steps=steps))
+    assert np.max(np.abs(bg.phi - ref)) < 1e-8
+    assert np.allclose(bg.hubble, cosmology.flrw_parameters(eta, beta).hubble, rtol=0, atol=1e-14)
+    assert np.allclose(3 * bg.hubble**2, bg.flrw.vacuum_energy, rtol=1e-13)
+
+
+def test_fixed_hubble_closed_form():
+    """Quadratic loss, fixed H: the damped oscillator phi = f0 + (phi0 - f0)(r2 e^{r1 t} - r1 e^{r2 t})/(r2 - r1)."""
+    eta, beta = 0.4444, 0.0
+    steps = np.linspace(0.0, 300.0, 61)
+    bg = cosmology.solve_background(ALPHA, LOSS, PHI0, eta=eta, beta=beta, steps=steps)
+    gamma = (1 - beta) / np.sqrt(eta)
+    r1, r2 = np.roots([1.0, gamma, ALPHA * LOSS.m**2])
+    t = steps * np.sqrt(eta)
+    exact = LOSS.f0 + (PHI0 - LOSS.f0) * (r2 * np.exp(r1 * t) - r1 * np.exp(r2 * t)) / (r2 - r1)
+    assert np.max(np.abs(bg.phi - exact.real)) < 1e-8
+
+
+@pytest.mark.parametrize("eta, beta, loss", [(4.0, 0.0, LOSS), (0.1111, 0.5, PolynomialLoss(0.2, 10.0, 4))])
+def test_self_consistent_friedmann_constraint(eta, beta, loss):
+    """H is evolved with Raychaudhuri (H' = -phi'^2/2); the Friedmann equation 3H^2 = phi'^2/2 + V0 + alpha L
+    is then a conserved constraint, checked independently along the solution."""
+    steps = np.linspace(0.0, 2000.0, 201)
+    bg = cosmology.solve_background(ALPHA, loss, PHI0, eta=eta, beta=beta, steps=steps, self_consistent=True)
+    rho = 0.5 * bg.phi_dot**2 + bg.flrw.vacuum_energy + ALPHA * np.asarray(loss(bg.phi))
+    assert np.max(np.abs(3 * bg.hubble**2 - rho) / rho) < 1e-9
+    # the backreaction is real here: H starts well above H0 and relaxes towards it
+    assert bg.hubble[0] > 1.1 * bg.flrw.hubble
+    assert np.all(np.diff(bg.hubble) <= 1e-14) and bg.hubble[-1] >= bg.flrw.hubble * (1 - 1e-12)
+
+
+def test_backgrounds_converge_as_backreaction_vanishes():
+    """As eps = alpha L(phi0)/V0 -> 0 the two backgrounds converge linearly in eps, and the largest
+    distance (over a full relaxation, in units of |f0 - phi0|) tends to the slow-roll limit eps/(6 sqrt 3)."""
+    limit = 1.0 / (6.0 * np.sqrt(3.0))
+    ratios = []
+    for eps in (0.1, 0.01):
+        fixed, sc = cosmology.backgrounds_at_epsilon(ALPHA, LOSS, PHI0, epsilon=eps, beta=0.0,
+                                                     relaxation_times=12.0, samples=3000)
+        assert np.isclose(fixed.energy_ratio[0], eps, rtol=1e-12)
+        ratios.append(np.max(np.abs(fixed.phi - sc.phi)) / abs(LOSS.f0 - PHI0) / eps)
+    # corrections are O(eps): ~2% at eps = 0.1, ~0.2% at eps = 0.01
+    assert abs(ratios[0] / limit - 1) < 0.04
+    assert abs(ratios[1] / limit - 1) < 0.005
+    assert abs(ratios[1] / limit - 1) < abs(ratios[0] / limit - 1) / 5
+
+
+def test_eta_max_formula():
+    em = cosmology.eta_max_vacuum(ALPHA, LOSS, PHI0, beta=0.0)
+    assert np.isclose(em, 1.0 / (3 * ALPHA * float(LOSS(PHI0))))
+    # at eta = eta_max the field energy equals the vacuum energy
+    assert np.isclose(ALPHA * float(LOSS(PHI0)), cosmology.flrw_parameters(em, 0.0).vacuum_energy)
+    assert np.isclose(cosmology.eta_max_vacuum(ALPHA, LOSS, PHI0, beta=0.5), 0.25 * em)
+    assert cosmology.eta_max_vacuum(ALPHA, LOSS, LOSS.f0, beta=0.0) == float("inf")
+
+
+def test_solve_background_rejects_bad_input():
+    with pytest.raises(TypeError):
+        cosmology.solve_background(ALPHA, "quadratic", PHI0, eta=0.1, beta=0.0, steps=[0, 1])
+    with pytest.raises(ValueError):
+        cosmology.solve_background(-1.0, LOSS, PHI0, eta=0.1, beta=0.0, steps=[0, 1])
+    with pytest.raises(ValueError):
+        cosmology.solve_background(ALPHA, LOSS, PHI0, eta=0.1, beta=1.0, steps=[0, 1])
+    with pytest.raises(TypeError):
+        cosmology.solve_background(ALPHA, LOSS, PHI0, eta=0.1, beta=0.0, steps=[0, 1], self_consistent=1)
