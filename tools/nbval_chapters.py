@@ -89,14 +89,18 @@ def store_refs(chapters: list[Path]) -> None:
             cwd=md.parent,
         )
         nb = nbformat.read(dest, as_version=4)
+        # nbval compares a cell only if its reference has an execution count, so every code cell gets
+        # a stable sequential count; outputs are kept only where they are checked.
+        count = 0
         for cell in nb.cells:
             if cell.cell_type == "code":
-                cell.execution_count = None
+                count += 1
+                cell.execution_count = count
                 if MARK not in cell.source:
                     cell.outputs = []
                 for o in cell.get("outputs", []):
                     if "execution_count" in o:
-                        o["execution_count"] = None
+                        o["execution_count"] = count
         nb.metadata.pop("widgets", None)
         nbformat.write(nb, dest)
 
