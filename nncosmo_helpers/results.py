@@ -14,7 +14,8 @@ Guarantees:
 * **Verified reads.** Each file stores the SHA-256 of the canonical JSON of its result and its full
   configuration. A file that does not parse, is truncated, fails the checksum or belongs to another
   configuration is reported with :func:`warnings.warn` (naming the file), moved aside to
-  ``<key>.json.corrupt-<time>`` and treated as missing, so it is recomputed.
+  ``<key>.json.corrupt-<time>`` (only while holding that configuration's lock, so a file another
+  process is rewriting is never moved) and treated as missing, so it is recomputed.
 * **Concurrency.** Several processes may run scans into the same directory at once. Unique
   temporary names plus the atomic rename already guarantee that no file is ever corrupted (the last
   writer of a configuration wins; both wrote the same configuration). In addition,
@@ -23,7 +24,8 @@ Guarantees:
   progress elsewhere, computes the rest, and at the end waits for the skipped ones and loads them.
   The kernel releases ``flock`` locks when a process dies, so a killed scan leaves no stale lock.
   (``flock`` is advisory and may not work across machines on some network file systems; there the
-  store still never corrupts, it may only compute a configuration twice.)
+  store still never corrupts, it may only compute a configuration twice.) The empty lock files stay
+  in ``.locks/``; deleting that directory while no scan runs is safe.
 * **No NaN.** Results are serialised with ``allow_nan=False``: a result containing NaN or inf is
   rejected with ``ValueError``. Diverged runs are stored as data, e.g.
   ``{"diverged": True, "divergence_step": k, ...}``.
@@ -57,6 +59,8 @@ try:  # POSIX only; without it the store still works, just without cross-process
 except ImportError:  # pragma: no cover
     fcntl = None
 
+#: Set NNCOSMO_PROGRESS=0 to silence all progress bars (e.g. for the book build and nbval).
+PROGRESS_ENV = "NNCOSMO_PROGRESS"
 KEY_LENGTH = 20  # hex characters of the SHA-256 used as file name (80 bits)
 _REQUIRED_FIELDS = ("config", "result", "package_version", "jax_version", "created", "sha256")
 
@@ -108,9 +112,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _host() -> str:
+    return socket.gethostname().replace(".", "_") or "host"
+
+
 def _write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (unique temp file, fsync, os.replace, fsync dir)."""
-    tmp = path.parent / f".{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    tmp = path.parent / f".{path.name}.{_host()}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -122,6 +130,9 @@ def _write_atomic(path: Path, text: str) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+_CORRUPT = object()  # sentinel: a file exists but fails verification
 
 
 class CorruptResult(ValueError):
@@ -163,6 +174,7 @@ class ResultStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._held: set[str] = set()  # keys whose lock this instance holds
 
     def __repr__(self):
         return f"ResultStore({str(self.root)!r})"
@@ -170,7 +182,12 @@ class ResultStore:
     # -- addressing --------------------------------------------------------------------------------
     def key(self, config: dict) -> str:
         """First 20 hex digits of sha256(canonical JSON of {config, package version})."""
-        return _key_for(config, __version__)
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict of JSON-serialisable values, got {type(config).__name__}")
+        try:
+            return _key_for(config, __version__)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"config must be JSON-serialisable without NaN/inf ({exc}): {config!r}") from None
 
     def path(self, config: dict) -> Path:
         """The file that holds (or will hold) the result of ``config``."""
@@ -184,8 +201,22 @@ class ResultStore:
         """The stored result of ``config``, or ``None`` if there is none.
 
         A corrupt, truncated, checksum-failing or mismatched file triggers a warning naming the
-        file, is moved aside (``*.json.corrupt-<time>``) and ``None`` is returned.
+        file, is moved aside (``*.json.corrupt-<time>``) and ``None`` is returned. The file is moved
+        only under the configuration's lock, so a process that is just rewriting it is not
+        disturbed (then the warning says so and the file is left in place).
         """
+        key = self.key(config)
+        if key in self._held:
+            return self._load(config, quarantine=True)
+        fd = self._try_lock(key)
+        try:
+            result = self._load(config, quarantine=fd is not None)
+        finally:
+            self._unlock(fd)
+        return None if result is _CORRUPT else result
+
+    def _load(self, config, *, quarantine: bool):
+        """Stored result, None if missing; if corrupt: warn + move aside (quarantine) or return _CORRUPT."""
         path = self.path(config)
         try:
             record = _read_record(path)
@@ -193,8 +224,14 @@ class ResultStore:
         except FileNotFoundError:
             return None
         except CorruptResult as exc:
-            self._quarantine(path, str(exc))
-            return None
+            if quarantine:
+                self._quarantine(path, str(exc))
+                return None
+            warnings.warn(
+                f"corrupt result file {path}: {exc}; another process holds its lock and will replace it",
+                RuntimeWarning, stacklevel=3,
+            )
+            return _CORRUPT
         return record["result"]
 
     def _quarantine(self, path: Path, reason: str) -> None:
@@ -205,7 +242,7 @@ class ResultStore:
             where = f"moved to {aside.name}"
         except FileNotFoundError:  # someone else moved it already
             where = "already moved aside by another process"
-        warnings.warn(f"corrupt result file {path}: {reason}; {where}; it will be recomputed", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"corrupt result file {path}: {reason}; {where}; it will be recomputed", RuntimeWarning, stacklevel=4)
 
     def save(self, config: dict, result: dict) -> Path:
         """Store ``result`` for ``config`` atomically and return the file path.
@@ -268,7 +305,7 @@ class ResultStore:
 
         Temporary files never count as results, so leaving them is harmless; this only tidies up.
         """
-        host = socket.gethostname()
+        host = _host()
         removed = 0
         for tmp in self.root.glob(".*.tmp"):
             parts = tmp.name.rsplit(".", 4)  # [.<key>.json, host, pid, random, tmp]
@@ -324,7 +361,8 @@ class ResultStore:
                 ``int(key, 16) % n == i`` (see :meth:`in_shard`). The returned list still has
                 ``len(configs)`` entries; those of other shards are ``None``. Combine shard
                 directories with :func:`merge`.
-            progress: show a ``tqdm.auto`` progress bar (works in notebooks and terminals).
+            progress: show a ``tqdm.auto`` progress bar (works in notebooks and terminals);
+                the environment variable ``NNCOSMO_PROGRESS=0`` switches all bars off.
             desc: the progress bar's label.
 
         Every result is saved as soon as its group finishes, so an interrupted scan loses at
@@ -355,10 +393,13 @@ class ResultStore:
         bar = _progress_bar(len(mine), progress, desc)
         try:
             # Fast pass: reuse everything that is already on disk.
-            for k, c in mine.items():
-                res = self.load(c)
-                if res is not None:
-                    done[k] = res
+            # (Corrupt files are only reported and moved aside later, under their lock.)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                for k, c in mine.items():
+                    res = self._load(c, quarantine=False)
+                    if res is not None and res is not _CORRUPT:
+                        done[k] = res
             bar.update(len(done))
 
             deferred: list[str] = []
@@ -384,7 +425,8 @@ class ResultStore:
                     busy.append(k)
                     continue
                 locks[k] = fd
-                res = self.load(mine[k])  # finished by another process meanwhile?
+                self._held.add(k)
+                res = self._load(mine[k], quarantine=True)  # finished by another process meanwhile?
                 if res is not None:
                     done[k] = res
                     bar.update(1)
@@ -402,7 +444,8 @@ class ResultStore:
                     done[k] = json.loads(canonical_json(res))  # the same form a later load returns
                     bar.update(1)
         finally:
-            for fd in locks.values():
+            for k, fd in locks.items():
+                self._held.discard(k)
                 self._unlock(fd)
         return busy
 
@@ -420,6 +463,8 @@ def _check_shard(shard) -> tuple[int, int]:
 def _progress_bar(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
+    if os.environ.get(PROGRESS_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        enabled = False
     return tqdm(total=total, disable=not enabled, desc=desc or None, unit="config", leave=False)
 
 

@@ -219,6 +219,25 @@ def test_load_warns_and_returns_none(tmp_path):
     assert store.load(c) is None  # moved aside: now simply missing, no second warning
 
 
+def test_corrupt_file_locked_elsewhere_is_left_in_place(tmp_path):
+    """A corrupt file whose lock another writer holds is reported but not moved (it is being rewritten)."""
+    store, other = ResultStore(tmp_path), ResultStore(tmp_path)
+    c = {"x": 2.0}
+    store.save(c, _expected(c))
+    _corrupt_garbage(store.path(c))
+    fd = other._try_lock(other.key(c))
+    assert fd is not None
+    try:
+        with pytest.warns(RuntimeWarning, match="holds its lock"):
+            assert store.load(c) is None
+        assert store.path(c).exists() and not list(tmp_path.glob("*.corrupt-*"))
+    finally:
+        other._unlock(fd)
+    with pytest.warns(RuntimeWarning, match="moved to"):
+        assert store.load(c) is None
+    assert not store.path(c).exists() and len(list(tmp_path.glob("*.corrupt-*"))) == 1
+
+
 def test_concurrent_scans_same_directory(tmp_path, worker):
     """Two processes over overlapping configs: all files verify, each config computed exactly once."""
     store_dir = tmp_path / "store"
