@@ -72,6 +72,7 @@ def prepare(out: Path) -> None:
             [sys.executable, "-m", "jupytext", "--quiet", "--update", "--to", "ipynb", str(md), "-o", str(dest)],
             check=True,
         )
+        _number_cells(dest, keep_outputs=True)
     if missing:
         raise SystemExit(f"no nbval reference for {missing}: run `make nbval-refs CHAPTERS=...` and commit it")
 
@@ -88,21 +89,29 @@ def store_refs(chapters: list[Path]) -> None:
             check=True,
             cwd=md.parent,
         )
-        nb = nbformat.read(dest, as_version=4)
-        # nbval compares a cell only if its reference has an execution count, so every code cell gets
-        # a stable sequential count; outputs are kept only where they are checked.
-        count = 0
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                count += 1
-                cell.execution_count = count
-                if MARK not in cell.source:
-                    cell.outputs = []
-                for o in cell.get("outputs", []):
-                    if "execution_count" in o:
-                        o["execution_count"] = count
-        nb.metadata.pop("widgets", None)
-        nbformat.write(nb, dest)
+        _number_cells(dest, keep_outputs=False)
+
+
+def _number_cells(path: Path, *, keep_outputs: bool) -> None:
+    """Give every code cell a stable sequential execution count.
+
+    nbval compares a cell only if its reference has an execution count (a cell whose count is None
+    counts as "unrun"). Unless ``keep_outputs``, outputs are kept only in ``# NBVAL_CHECK_OUTPUT`` cells.
+    """
+    nb = nbformat.read(path, as_version=4)
+    count = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        count += 1
+        cell.execution_count = count
+        if not keep_outputs and MARK not in cell.source:
+            cell.outputs = []
+        for o in cell.get("outputs", []):
+            if "execution_count" in o:
+                o["execution_count"] = count
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
 
 
 def main(argv: list[str]) -> None:
