@@ -300,3 +300,226 @@ def discretisation_error(kernel, f_init, *, friction, loss, t_final, n_steps, n_
         sqrt_eta.append(h)
         errors.append(float(jnp.max(jnp.abs(f_disc - f_cont))))
     return np.asarray(sqrt_eta), np.asarray(errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# perturbations (section 2.2): input grids, mode diagnostics, the field's Fourier modes
+# ---------------------------------------------------------------------------------------------
+def centred_interval(n_points, hubble_lengths, *, eta, beta):
+    """Inputs of the paper's inhomogeneous experiments (section 3): 1-D, equally spaced, centred at 0.
+
+    Returns x of shape (n_points, 1) with x_j = -l/2 + j l/(n_points - 1), j = 0, ..., n_points - 1,
+    on an interval of length l = hubble_lengths / H, where 1/H = 3 sqrt(eta)/(1 - beta) is the
+    Hubble length of the dual universe (eq. 8). The grid is symmetric under x -> -x, so NTK
+    eigenvectors on it are even or odd (see :func:`mode_parity`).
+    """
+    n_points = _validate.integer("n_points", n_points, low=2)
+    hubble_lengths = _validate.real("hubble_lengths", hubble_lengths, low=0.0, low_open=True)
+    eta = _validate.eta(eta)
+    beta = _validate.beta(beta)
+    length = hubble_lengths * 3.0 * np.sqrt(eta) / (1.0 - beta)
+    return np.linspace(-0.5 * length, 0.5 * length, n_points)[:, None]
+
+
+def _check_modes(modes, n_modes):
+    if not isinstance(modes, Modes):
+        raise TypeError(f"modes must be a nncosmo_helpers.dynamics.Modes, got {type(modes).__name__}")
+    if n_modes is None:
+        return modes.n_points
+    return min(_validate.integer("n_modes", n_modes, low=1), modes.n_points)
+
+
+def mode_parity(modes: Modes, n_modes=None) -> np.ndarray:
+    """Parity v_i . P v_i of the leading ``n_modes`` eigenvectors, P the reflection of the grid.
+
+    P reverses the order of the points, which is x -> -x on a grid symmetric about 0 (e.g.
+    :func:`centred_interval`). The value is +1 for an even, -1 for an odd eigenvector, and in between
+    for a mixture (degenerate eigenvalues or an asymmetric grid).
+    """
+    n = _check_modes(modes, n_modes)
+    v = np.asarray(modes.eigenvectors)[:, :n]
+    return np.einsum("ji,ji->i", v, v[::-1])
+
+
+def mode_sign_changes(modes: Modes, n_modes=None, *, rel_tol: float = 1e-6) -> np.ndarray:
+    """Number of sign changes (nodes) of each of the leading ``n_modes`` eigenvectors along the grid.
+
+    Entries smaller than ``rel_tol`` times the vector's largest entry are ignored, so that rounding
+    noise near a node is not counted. For a smooth kernel on an ordered 1-D grid v_i typically has
+    i - 1 nodes, like the cosine mode cos(pi (i - 1) (x/l + 1/2)) of wavenumber pi (i - 1)/l.
+    """
+    n = _check_modes(modes, n_modes)
+    rel_tol = _validate.real("rel_tol", rel_tol, low=0.0)
+    out = []
+    for v in np.asarray(modes.eigenvectors)[:, :n].T:
+        s = np.sign(v[np.abs(v) > rel_tol * np.max(np.abs(v))])
+        out.append(int(np.sum(s[1:] != s[:-1])))
+    return np.asarray(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModeComparison:
+    """A trained inhomogeneous network projected onto the initial NTK eigenvectors (eq. 14).
+
+    All amplitudes use the normalisation of :meth:`Modes.project`: the mean field f_bar = v_1 . f / sqrt(N)
+    and the modes delta_i = v_i . f (i = 2, ..., n_modes + 1). ``*_observed`` come from training,
+    ``*_predicted`` from eqs. 15/16 (:func:`predict_mean_and_modes`, damping sign), ``*_reference``
+    from the frozen-kernel equation 9 (:func:`predict_linearized`) projected the same way -- the
+    exact solution of the continuum dynamics with the initial kernel, without the assumption that
+    v_1 is uniform. Arrays have one row per recorded step.
+    """
+
+    steps: np.ndarray
+    t: np.ndarray
+    eigenvalues_over_n: np.ndarray
+    mean_observed: np.ndarray
+    mean_predicted: np.ndarray
+    mean_reference: np.ndarray
+    modes_observed: np.ndarray
+    modes_predicted: np.ndarray
+    modes_reference: np.ndarray
+    uniform_overlap: float
+
+    @property
+    def n_points(self) -> int:
+        return int(self.eigenvalues_over_n.shape[0])
+
+    @property
+    def mean_change(self) -> float:
+        """|f_bar(T) - f_bar(0)| of the trained network."""
+        return float(abs(self.mean_observed[-1] - self.mean_observed[0]))
+
+    @property
+    def mean_error(self) -> float:
+        """|f_bar_obs(T) - f_bar_eq15(T)| / |f_bar_obs(T) - f_bar_obs(0)|."""
+        return float(abs(self.mean_observed[-1] - self.mean_predicted[-1])) / self.mean_change
+
+    @property
+    def mean_error_reference(self) -> float:
+        """|f_bar_obs(T) - f_bar_frozen(T)| / |f_bar_obs(T) - f_bar_obs(0)|."""
+        return float(abs(self.mean_observed[-1] - self.mean_reference[-1])) / self.mean_change
+
+    def _relative_change(self, series):
+        d0 = self.modes_observed[0]
+        return (series[-1] - d0) / np.abs(d0)
+
+    @property
+    def relative_change_observed(self) -> np.ndarray:
+        """(delta_i(T) - delta_i(0)) / |delta_i(0)| per mode, from training."""
+        return self._relative_change(self.modes_observed)
+
+    @property
+    def relative_change_predicted(self) -> np.ndarray:
+        """The same ratio predicted by eq. 16."""
+        return self._relative_change(self.modes_predicted)
+
+    @property
+    def relative_change_reference(self) -> np.ndarray:
+        """The same ratio from the frozen-kernel eq. 9."""
+        return self._relative_change(self.modes_reference)
+
+    @property
+    def mode_error(self) -> np.ndarray:
+        """|delta_obs(T) - delta_eq16(T)| / (sqrt(N) |f_bar_obs(T) - f_bar_obs(0)|) per mode.
+
+        The error of each predicted mode in units of the mean field's own displacement, expressed in
+        the same amplitude units (the mean field's coefficient on v_1 is sqrt(N) f_bar).
+        """
+        scale = np.sqrt(self.n_points) * self.mean_change
+        return np.abs(self.modes_observed[-1] - self.modes_predicted[-1]) / scale
+
+    @property
+    def mode_error_reference(self) -> np.ndarray:
+        """As :attr:`mode_error`, for the frozen-kernel eq. 9."""
+        scale = np.sqrt(self.n_points) * self.mean_change
+        return np.abs(self.modes_observed[-1] - self.modes_reference[-1]) / scale
+
+    @property
+    def mode_displacement(self) -> np.ndarray:
+        """|delta_obs(T) - delta_obs(0)| / (sqrt(N) |f_bar_obs(T) - f_bar_obs(0)|): how far each mode
+        moved compared with the mean field (the paper's "hierarchical separation")."""
+        scale = np.sqrt(self.n_points) * self.mean_change
+        return np.abs(self.modes_observed[-1] - self.modes_observed[0]) / scale
+
+
+def compare_mean_and_modes(modes: Modes, f_observed, steps, *, eta, beta, loss, n_modes: int = 4) -> ModeComparison:
+    """Compare a trained trajectory with the mean-field and mode equations (eqs. 14-16).
+
+    Args:
+        modes: eigen-decomposition of the NTK at initialisation on the training inputs.
+        f_observed: network outputs during training, shape (len(steps), N), row 0 at step 0
+            (e.g. ``TrainResult.f``).
+        steps: the step number of each row (``TrainResult.steps``).
+        eta, beta, loss: the training hyperparameters.
+        n_modes: how many perturbation modes (i = 2, ..., n_modes + 1) to keep.
+
+    The eq. 15/16 prediction and the frozen-kernel eq. 9 (kernel V diag(lambda) V^T rebuilt from
+    ``modes``) both start from rest at the observed initial outputs.
+    """
+    n_modes = _validate.integer("n_modes", n_modes, low=1)
+    if n_modes > modes.n_points - 1:
+        raise ValueError(f"n_modes must be <= N - 1 = {modes.n_points - 1}, got {n_modes}")
+    f_obs = np.asarray(_validate.finite_array("f_observed", f_observed), dtype=float)
+    steps = _validate.steps(steps)
+    if f_obs.ndim != 2 or f_obs.shape != (len(steps), modes.n_points):
+        raise ValueError(f"f_observed must have shape ({len(steps)}, {modes.n_points}), got {f_obs.shape}")
+    if steps[0] != 0:
+        raise ValueError("steps must start at 0 (the initial outputs)")
+    fb_obs, d_obs = modes.project(f_obs)
+    fb_pred, d_pred = predict_mean_and_modes(modes, f_obs[0], eta=eta, beta=beta, loss=loss, steps=steps)
+    vec = np.asarray(modes.eigenvectors)
+    kernel = (vec * np.clip(np.asarray(modes.eigenvalues), 0.0, None)) @ vec.T
+    f_ref = predict_linearized(0.5 * (kernel + kernel.T), f_obs[0], eta=eta, beta=beta, loss=loss, steps=steps)
+    fb_ref, d_ref = modes.project(f_ref)
+    k = slice(0, n_modes)
+    return ModeComparison(
+        steps=steps, t=steps * np.sqrt(eta), eigenvalues_over_n=np.asarray(modes.eigenvalues) / modes.n_points,
+        mean_observed=np.asarray(fb_obs), mean_predicted=np.asarray(fb_pred), mean_reference=np.asarray(fb_ref),
+        modes_observed=np.asarray(d_obs)[:, k], modes_predicted=np.asarray(d_pred)[:, k],
+        modes_reference=np.asarray(d_ref)[:, k], uniform_overlap=modes.uniform_overlap(),
+    )
+
+
+def field_wavenumbers(n_modes, length) -> np.ndarray:
+    """Wavenumbers k_j = pi j / length, j = 0, ..., n_modes - 1, of the cosine modes of an interval.
+
+    cos(pi j (x/length + 1/2)) has j nodes on [-length/2, length/2] and zero slope at both ends, so
+    k_{i-1} is the wavenumber to compare with an NTK eigenvector v_i that has i - 1 nodes.
+    """
+    n_modes = _validate.integer("n_modes", n_modes, low=1)
+    length = _validate.real("length", length, low=0.0, low_open=True)
+    return np.pi * np.arange(n_modes) / length
+
+
+def _field_mode_force(y, args):
+    k2, alpha, loss = args
+    phi, modes = y[0], y[1:]
+    return jnp.concatenate([-alpha * loss.first(phi)[None], -(k2 + alpha * loss.second(phi)) * modes])
+
+
+def predict_field_modes(wavenumbers, phi_k_init, *, alpha, phi_init, eta, beta, loss, steps):
+    """A homogeneous field and its linear Fourier modes in the dual de Sitter universe (eqs. 18/19).
+
+    Solves, from rest, with 3H = (1 - beta)/sqrt(eta) and V = alpha L (+ V0, which drops out),
+
+        phi'' + 3H phi' + alpha L'(phi) = 0                          (eq. 18 = eq. 7),
+        phi_k'' + 3H phi_k' + (k^2 + alpha L''(phi)) phi_k = 0       (eq. 19, Fourier mode k).
+
+    The gradient term enters as +k^2: the Klein-Gordon equation with signature (-,+,+,+) has
+    -nabla^2 phi, and -nabla^2 -> +k^2 on a Fourier mode (the paper's eqs. 17/19 print +nabla^2).
+    k is held fixed (physical wavenumber at t = 0; the redshift k/a(t) is not included).
+
+    Returns (phi, phi_k) of shapes (len(steps),) and (len(steps), len(wavenumbers)).
+    """
+    k = np.atleast_1d(np.asarray(_validate.finite_array("wavenumbers", wavenumbers), dtype=float))
+    if k.ndim != 1:
+        raise ValueError(f"wavenumbers must be a 1-D array, got shape {k.shape}")
+    amp = np.broadcast_to(np.asarray(_validate.finite_array("phi_k_init", phi_k_init), dtype=float), k.shape)
+    alpha = _validate.real("alpha", alpha, low=0.0)
+    phi_init = _validate.real("phi_init", phi_init)
+    eta = _validate.eta(eta)
+    beta = _validate.beta(beta)
+    loss = _check_loss(loss)
+    y0 = jnp.concatenate([jnp.asarray([phi_init]), jnp.asarray(amp)])
+    ys = _solve_at(_field_mode_force, y0, steps, eta, beta, (jnp.asarray(k**2), jnp.float64(alpha), loss))
+    return ys[:, 0], ys[:, 1:]

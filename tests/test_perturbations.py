@@ -1,0 +1,147 @@
+"""Tests of the perturbation helpers in nncosmo_helpers.dynamics (section 2.2, eqs. 9-19).
+
+Reference values are closed forms (grids, parities of cosine vectors, the damped oscillator) or an
+independent solver: eqs. 15/16 (predict_mean_and_modes) against the frozen-kernel eq. 9
+(predict_linearized) projected on the eigenvectors, on a kernel whose leading eigenvector is exactly
+uniform -- the only case in which the two must agree.
+"""
+
+import numpy as np
+import pytest
+
+from nncosmo_helpers import dynamics
+from nncosmo_helpers.loss import PolynomialLoss
+
+ETA, BETA = 0.04, 0.3
+STEPS = np.arange(0, 401, 20)
+
+
+def kernel_with_modes(lams, first):
+    """K = sum_i lam_i v_i v_i^T with v_1 = first/|first| and the rest an orthonormal completion."""
+    n = len(lams)
+    rng = np.random.default_rng(1)
+    a = np.column_stack([first, rng.normal(size=(n, n - 1))])
+    q, _ = np.linalg.qr(a)
+    return (q * np.asarray(lams)) @ q.T, q
+
+
+def cosine_vectors(n, count):
+    """Normalised cosines cos(pi j (x/l + 1/2)) on n equally spaced points of [-l/2, l/2]."""
+    s = np.linspace(0.0, 1.0, n)
+    vecs = np.column_stack([np.cos(np.pi * j * s) for j in range(count)])
+    return vecs / np.linalg.norm(vecs, axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+def test_centred_interval_matches_hubble_length():
+    x = dynamics.centred_interval(7, 0.5, eta=0.09, beta=0.4)
+    length = 0.5 * 3 * 0.3 / 0.6  # hubble_lengths * 3 sqrt(eta)/(1 - beta)
+    assert x.shape == (7, 1)
+    np.testing.assert_allclose(x[:, 0], np.linspace(-length / 2, length / 2, 7), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(x[::-1, 0], -x[:, 0], atol=1e-15)  # symmetric about 0
+
+
+@pytest.mark.parametrize("kwargs", [dict(n_points=1, hubble_lengths=1.0), dict(n_points=10, hubble_lengths=0.0)])
+def test_centred_interval_rejects_bad_input(kwargs):
+    with pytest.raises(ValueError):
+        dynamics.centred_interval(eta=0.1, beta=0.0, **kwargs)
+
+
+def test_parity_and_nodes_of_cosine_modes():
+    n, count = 40, 6
+    vecs = cosine_vectors(n, count)
+    # Modes needs no orthogonality for these diagnostics; eigenvalues only fix the order.
+    modes = dynamics.Modes(np.arange(count, 0, -1.0), vecs)
+    np.testing.assert_allclose(dynamics.mode_parity(modes), [(-1.0) ** j for j in range(count)], atol=1e-12)
+    np.testing.assert_array_equal(dynamics.mode_sign_changes(modes), np.arange(count))
+    np.testing.assert_allclose(dynamics.field_wavenumbers(count, 2.0), np.pi * np.arange(count) / 2.0)
+
+
+def test_parity_of_a_decomposed_kernel_with_odd_leading_mode():
+    n = 30
+    x = np.linspace(-1, 1, n)
+    u, w = np.ones(n) / np.sqrt(n), x / np.linalg.norm(x)
+    modes = dynamics.mode_decomposition(2.0 * np.outer(w, w) + 0.5 * np.outer(u, u) + 1e-3 * np.eye(n))
+    assert modes.uniform_overlap() < 1e-12
+    np.testing.assert_allclose(dynamics.mode_parity(modes, 2), [-1.0, 1.0], atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+def test_eqs_15_16_agree_with_projected_eq_9_when_v1_is_uniform():
+    n = 12
+    lams = np.geomspace(3.0, 3e-4, n)
+    kernel, _ = kernel_with_modes(lams, np.ones(n))
+    modes = dynamics.mode_decomposition(kernel)
+    assert modes.uniform_overlap() == pytest.approx(1.0, abs=1e-14)
+    loss = PolynomialLoss(0.7, 1.5, 2)
+    f_init = np.random.default_rng(2).normal(size=n)
+    fb, d = dynamics.predict_mean_and_modes(modes, f_init, eta=ETA, beta=BETA, loss=loss, steps=STEPS)
+    fb_lin, d_lin = modes.project(dynamics.predict_linearized(kernel, f_init, eta=ETA, beta=BETA, loss=loss, steps=STEPS))
+    assert abs(float(fb[-1] - fb[0])) > 0.3  # the mean moves
+    np.testing.assert_allclose(fb, fb_lin, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(d, d_lin, rtol=0, atol=1e-8)
+
+
+def test_eqs_15_16_disagree_with_eq_9_when_v1_is_not_uniform():
+    # negative control for the test above: the same comparison must fail for a tilted v_1
+    n = 12
+    lams = np.geomspace(3.0, 3e-4, n)
+    kernel, _ = kernel_with_modes(lams, np.ones(n) + np.linspace(-1, 1, n))
+    modes = dynamics.mode_decomposition(kernel)
+    loss = PolynomialLoss(0.7, 1.5, 2)
+    f_init = np.random.default_rng(2).normal(size=n)
+    fb, _ = dynamics.predict_mean_and_modes(modes, f_init, eta=ETA, beta=BETA, loss=loss, steps=STEPS)
+    fb_lin, _ = modes.project(dynamics.predict_linearized(kernel, f_init, eta=ETA, beta=BETA, loss=loss, steps=STEPS))
+    assert abs(float(fb[-1] - fb_lin[-1])) > 1e-2
+
+
+def test_compare_mean_and_modes_on_the_frozen_kernel_solution():
+    n = 12
+    kernel, _ = kernel_with_modes(np.geomspace(3.0, 3e-4, n), np.ones(n))
+    modes = dynamics.mode_decomposition(kernel)
+    loss = PolynomialLoss(0.7, 1.5, 2)
+    f_init = np.random.default_rng(3).normal(size=n)
+    f = np.asarray(dynamics.predict_linearized(kernel, f_init, eta=ETA, beta=BETA, loss=loss, steps=STEPS))
+    c = dynamics.compare_mean_and_modes(modes, f, STEPS, eta=ETA, beta=BETA, loss=loss, n_modes=3)
+    assert c.modes_observed.shape == (len(STEPS), 3)
+    assert c.mean_error < 1e-7 and c.mean_error_reference < 1e-7
+    assert np.all(c.mode_error < 1e-7) and np.all(c.mode_error_reference < 1e-7)
+    # the bookkeeping of the relative changes, against the projection done by hand
+    d = f @ np.asarray(modes.eigenvectors)[:, 1:4]
+    np.testing.assert_allclose(c.relative_change_observed, (d[-1] - d[0]) / np.abs(d[0]), rtol=1e-10)
+    scale = np.sqrt(n) * abs(f[-1].mean() - f[0].mean())  # v_1 uniform: f_bar is the plain mean
+    np.testing.assert_allclose(c.mode_displacement, np.abs(d[-1] - d[0]) / scale, rtol=1e-8)
+
+
+def test_compare_mean_and_modes_rejects_bad_shapes():
+    modes = dynamics.mode_decomposition(np.eye(4))
+    loss = PolynomialLoss(1.0, 0.0, 2)
+    with pytest.raises(ValueError):
+        dynamics.compare_mean_and_modes(modes, np.zeros((3, 5)), [0, 1, 2], eta=0.1, beta=0.0, loss=loss)
+    with pytest.raises(ValueError):
+        dynamics.compare_mean_and_modes(modes, np.zeros((3, 4)), [1, 2, 3], eta=0.1, beta=0.0, loss=loss)
+    with pytest.raises(ValueError):
+        dynamics.compare_mean_and_modes(modes, np.zeros((3, 4)), [0, 1, 2], eta=0.1, beta=0.0, loss=loss, n_modes=4)
+
+
+# ---------------------------------------------------------------------------------------------
+def damped_from_rest(t, gamma, omega2):
+    """y'' + gamma y' + omega2 y = 0, y(0) = 1, y'(0) = 0 (closed form; complex roots allowed)."""
+    disc = np.sqrt(complex(gamma**2 / 4 - omega2))
+    rp, rm = gamma / 2 + disc, gamma / 2 - disc
+    return np.real((rp * np.exp(-rm * t) - rm * np.exp(-rp * t)) / (rp - rm))
+
+
+def test_field_modes_match_the_damped_oscillator():
+    eta, beta, alpha = 1 / 9, 0.2, 0.8
+    loss = PolynomialLoss(0.5, 2.0, 2)
+    gamma = (1 - beta) / np.sqrt(eta)
+    k = np.array([0.0, 0.5, 3.0, 10.0])  # overdamped, overdamped, underdamped, underdamped
+    steps = np.linspace(0, 60, 31)
+    t = steps * np.sqrt(eta)
+    phi, phi_k = dynamics.predict_field_modes(k, [1.0, -2.0, 0.5, 3.0], alpha=alpha, phi_init=-1.0, eta=eta,
+                                              beta=beta, loss=loss, steps=steps)
+    mass2 = alpha * loss.m**2
+    np.testing.assert_allclose(phi, 2.0 + (-1.0 - 2.0) * damped_from_rest(t, gamma, mass2), atol=1e-8)
+    for j, (kj, a) in enumerate(zip(k, [1.0, -2.0, 0.5, 3.0])):
+        np.testing.assert_allclose(phi_k[:, j], a * damped_from_rest(t, gamma, kj**2 + mass2), atol=1e-8)
