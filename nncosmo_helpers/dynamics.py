@@ -523,3 +523,155 @@ def predict_field_modes(wavenumbers, phi_k_init, *, alpha, phi_init, eta, beta, 
     y0 = jnp.concatenate([jnp.asarray([phi_init]), jnp.asarray(amp)])
     ys = _solve_at(_field_mode_force, y0, steps, eta, beta, (jnp.asarray(k**2), jnp.float64(alpha), loss))
     return ys[:, 0], ys[:, 1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# mean-field couplings of inhomogeneous networks (appendix B, Fig. 6)
+# ---------------------------------------------------------------------------------------------
+#: The couplings compared in the appendix chapter, in the order they are reported.
+MEAN_FIELD_COUPLINGS = ("lambda1/N", "mean Theta", "mean diag Theta")
+
+
+def mean_field_couplings(kernel) -> dict:
+    """Candidate homogeneous couplings of an NTK on N points (eqs. 7 and 15).
+
+    * ``"lambda1/N"``: the largest eigenvalue over N, the coupling of eq. 15;
+    * ``"mean Theta"``: the mean of all N^2 entries, (1/N^2) sum_ij Theta_ij = u.Theta.u/N with
+      u = (1, ..., 1)/sqrt(N). This is the coupling with which the arithmetic mean of the outputs
+      moves when the outputs are uniform (f_i = <f> for all i);
+    * ``"mean diag Theta"``: the mean of Theta(x_i, x_i), the average one-point alpha of eq. 7.
+
+    Since u.Theta.u <= lambda_1, "mean Theta" <= "lambda1/N", with equality iff u is the leading
+    eigenvector.
+    """
+    k = _validate.kernel(kernel)
+    n = k.shape[0]
+    lam1 = float(np.linalg.eigvalsh(0.5 * (k + k.T))[-1])
+    return {"lambda1/N": lam1 / n, "mean Theta": float(k.mean()), "mean diag Theta": float(np.mean(np.diag(k)))}
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanFieldComparison:
+    """Observed mean evolution of an inhomogeneous network against homogeneous predictions.
+
+    Attributes (arrays over ``steps``):
+        observed_mean: the arithmetic mean <f> = sum_i f_i / N of the observed outputs.
+        observed_projection: f_bar = v_1.f/sqrt(N) (eq. 14, with delta f orthogonal to v_1).
+        couplings: :func:`mean_field_couplings` of the kernel.
+        predictions: for each coupling kappa, eq. 7 with alpha = kappa, from rest at observed_mean[0].
+        eq15: eq. 15 (lambda_1/N) in its own variable f_bar, from rest at observed_projection[0].
+        linearized_mean: the mean of the full frozen-kernel solution of eq. 9 (no mean-field reduction).
+        uniform_overlap: |v_1.u|.
+    """
+
+    steps: np.ndarray
+    observed_mean: np.ndarray
+    observed_projection: np.ndarray
+    couplings: dict
+    predictions: dict
+    eq15: np.ndarray
+    linearized_mean: np.ndarray
+    uniform_overlap: float
+
+    @property
+    def excursion(self) -> float:
+        """|<f>(T) - <f>(0)|: the actual mean evolution over the run."""
+        return float(abs(self.observed_mean[-1] - self.observed_mean[0]))
+
+    def end_error(self, name: str) -> float:
+        """|prediction(T) - <f>(T)| for a coupling name or ``"linearized"``."""
+        pred = self.linearized_mean if name == "linearized" else self.predictions[name]
+        return float(abs(pred[-1] - self.observed_mean[-1]))
+
+    @property
+    def eq15_end_error(self) -> float:
+        """|eq15(T) - f_bar(T)|, eq. 15 against the network's own projection on v_1."""
+        return float(abs(self.eq15[-1] - self.observed_projection[-1]))
+
+    @property
+    def projection_excursion(self) -> float:
+        return float(abs(self.observed_projection[-1] - self.observed_projection[0]))
+
+
+def compare_mean_field(kernel, f_observed, steps, *, eta, beta, loss) -> MeanFieldComparison:
+    """Predict the mean evolution of an inhomogeneous network from its initial NTK (eqs. 7, 9, 15).
+
+    Args:
+        kernel: (N, N) NTK on the training points at initialisation.
+        f_observed: (T, N) outputs of the trained network at ``steps`` (row 0 = initial outputs).
+        steps: the step numbers of the rows.
+        eta, beta, loss: the optimiser and the loss used in training.
+    """
+    f_obs = np.asarray(f_observed, dtype=float)
+    k = _validate.kernel(kernel, n_points=f_obs.shape[1])
+    modes = mode_decomposition(k)
+    mean = f_obs.mean(axis=1)
+    proj = np.asarray(modes.project(f_obs)[0])
+    couplings = mean_field_couplings(k)
+    preds = {
+        name: np.asarray(predict_homogeneous(kappa, mean[0], eta=eta, beta=beta, loss=loss, steps=steps))
+        for name, kappa in couplings.items()
+    }
+    fbar, _ = predict_mean_and_modes(modes, f_obs[0], eta=eta, beta=beta, loss=loss, steps=steps)
+    lin = np.asarray(predict_linearized(k, f_obs[0], eta=eta, beta=beta, loss=loss, steps=steps)).mean(axis=1)
+    return MeanFieldComparison(np.asarray(steps), mean, proj, couplings, preds, np.asarray(fbar), lin,
+                               modes.uniform_overlap())
+
+
+def mean_field_grid(profile: str):
+    """Networks and losses of the paper's Fig. 5/6 scan (footnote 6), or a quick subset.
+
+    Returns ``(configs, losses)``: configs are dicts with ``hidden_layers, activation, W_std, b_std,
+    width, interval`` (the input interval's length in Hubble lengths); losses are PolynomialLoss.
+    ``paper``: {1, 2} hidden layers x {erf, relu} x {(1, 0.05), (0.1, 0.01)} x intervals {0.1, 1},
+    width 1000, and the twelve losses n in {2, 4}, f0 in {1, 10}, m in {0.01, 0.1, 0.2}.
+    ``quick``: one hidden layer, width 512, {erf, relu} x (1, 0.05) x intervals {0.1, 1} plus erf with
+    (0.1, 0.01) on the 1-Hubble-length interval, and the two quadratic losses (0.2, 1, 2), (0.1, 10, 2).
+    """
+    from .profiles import get_profile
+
+    profile = get_profile(profile)
+    if profile == "paper":
+        configs = [
+            dict(hidden_layers=hl, activation=act, W_std=ws, b_std=bs, width=1000, interval=iv)
+            for hl in (1, 2) for act in ("erf", "relu") for ws, bs in ((1.0, 0.05), (0.1, 0.01)) for iv in (0.1, 1.0)
+        ]
+        losses = [PolynomialLoss(m, f0, n) for n in (2, 4) for f0 in (1.0, 10.0) for m in (0.01, 0.1, 0.2)]
+    else:
+        configs = [
+            dict(hidden_layers=1, activation=act, W_std=1.0, b_std=0.05, width=512, interval=iv)
+            for act in ("erf", "relu") for iv in (0.1, 1.0)
+        ] + [dict(hidden_layers=1, activation="erf", W_std=0.1, b_std=0.01, width=512, interval=1.0)]
+        losses = [PolynomialLoss(0.2, 1.0, 2), PolynomialLoss(0.1, 10.0, 2)]
+    return configs, losses
+
+
+def mean_field_scan(configs, losses, *, eta=0.1111, beta=0.0, steps=1000, record_every=10, n_points=100, seed=0):
+    """Train every network of ``configs`` with every loss on 1-D inputs and compare mean-field predictions.
+
+    Inputs: ``n_points`` equally spaced points on [-L/2, L/2] with L = interval * (Hubble length
+    3 sqrt(eta)/(1 - beta)) (the paper's Fig. 5 setup). One initialisation per config (PRNG key
+    ``seed + index``). Runs that diverge are kept with ``comparison=None``.
+
+    Returns a list of dicts with the config entries, ``loss``, ``comparison`` (a
+    :class:`MeanFieldComparison` or None) and ``diverged``.
+    """
+    from .network import mlp
+    from .train import train_momentum
+
+    hubble_length = 3.0 * np.sqrt(_validate.eta(eta)) / (1.0 - _validate.beta(beta))
+    rows = []
+    for index, cfg in enumerate(configs):
+        init_fn, apply_fn = mlp(width=cfg["width"], hidden_layers=cfg["hidden_layers"], activation=cfg["activation"],
+                                W_std=cfg["W_std"], b_std=cfg["b_std"])
+        params = init_fn(jax.random.PRNGKey(seed + index), 1)
+        half = 0.5 * cfg["interval"] * hubble_length
+        x = jnp.linspace(-half, half, n_points)[:, None]
+        for loss in losses:
+            run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps,
+                                 record_every=record_every, on_divergence="report")
+            comparison = None
+            if not run.diverged:
+                comparison = compare_mean_field(run.ntk_initial, run.f, run.steps, eta=eta, beta=beta, loss=loss)
+            rows.append(dict(cfg, loss=loss, comparison=comparison, diverged=run.diverged))
+    return rows
