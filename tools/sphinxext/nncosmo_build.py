@@ -20,6 +20,7 @@ configuration instead of duplicating it. Without any of these variables the buil
 
 It also
 
+* excludes tool folders (``.pytest_cache``, ``node_modules``, ``.github``) from the sources;
 * resolves ``bibtex_bibfiles`` against the repository root, so that single-page builds
   (``jupyter-book build book/<chapter>.md``, whose source folder is ``book/``) find
   ``book/references.bib`` too;
@@ -45,6 +46,7 @@ from sphinx.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[2]
 MATHJAX_SRC = ROOT / "node_modules" / "mathjax" / "es5"
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the bundle Sphinx's default CDN path loads
+TOOL_DIRS = [".pytest_cache", ".pytest_cache/**", "node_modules", "node_modules/**", ".github", ".github/**"]
 
 
 def _config_inited(app: Sphinx, config: Config) -> None:
@@ -67,6 +69,13 @@ def _config_inited(app: Sphinx, config: Config) -> None:
         config.nb_execution_mode = execute
 
     config.html_context = {"default_mode": "light", **(config.html_context or {})}
+
+    # Tool folders that hold Markdown files but are no part of the book: pytest's cache (created by
+    # `make test` before CI builds the book) has a README.md that Sphinx would read as an orphan page
+    # ("document isn't included in any toctree", an error under -W); node_modules holds MathJax.
+    config.exclude_patterns = list(config.exclude_patterns) + [
+        p for p in TOOL_DIRS if p not in config.exclude_patterns
+    ]
 
     bibfiles = list(getattr(config, "bibtex_bibfiles", None) or [])
     config.bibtex_bibfiles = [
