@@ -16,6 +16,11 @@ another host blocked, and checks that on every page
 * every glued value is there (no empty glue span, no leftover ``{glue`` text, no empty figure);
 * no cell output shows a traceback.
 
+Layout problems at the 1280-px viewport are reported as warnings (failures with ``--strict``): figures
+shown at less than 60% of their natural width (the style's 9-pt text then drops below ~8 px), display
+equations wider than the text column (MathJax clips them under the equation number), and tables wider
+than the column.
+
 A full-page screenshot of each page goes to ``_build/screenshots/``. The exit status is the number
 of failing pages (capped at 1), after a summary table.
 
@@ -55,6 +60,10 @@ CHROMIUM_ARGS = [
 LOCAL_MATHJAX = "_static/mathjax/tex-mml-chtml.js"
 # Touched by `make book-offline` after a build without warnings.
 OFFLINE_STAMP = ".nncosmo-offline-build"
+# Legibility of figures: the style's smallest text (legend, 9 pt) at its 110 dpi is ~13.75 px; shown at
+# less than MIN_SCALE of its natural width it drops below ~8 px.
+STYLE_FONT_PX = 9 * 110 / 72
+MIN_SCALE = 0.6
 # Everything a rendered page depends on: if any of these is newer than the build, rebuild.
 SOURCE_GLOBS = [
     "_config.yml",
@@ -178,7 +187,7 @@ def ids_of_file(path: Path) -> frozenset[str]:
 # What the page shows, collected in the browser after MathJax and the images have finished
 
 PAGE_PROBE = r"""
-() => {
+([MIN_SCALE, FONT_PX]) => {
   const text = (el) => (el.textContent || "").replace(/\s+/g, " ").trim();
   const snippet = (s, i, n = 60) => s.slice(Math.max(0, i - n), i + n);
 
@@ -250,7 +259,36 @@ PAGE_PROBE = r"""
     if (/Traceback \(most recent call last\)/.test(p.textContent)) tracebacks.push(text(p).slice(0, 120));
   });
 
+  // Layout (warnings): figures shrunk so far that their text is hard to read, display equations
+  // and tables wider than the text column (clipped, or only readable by scrolling sideways).
+  const shrunk = [];
+  document.querySelectorAll("img").forEach((img) => {
+    const shown = img.getBoundingClientRect().width;
+    if (img.naturalWidth > 0 && shown > 0 && shown / img.naturalWidth < MIN_SCALE) {
+      const fig = img.closest("figure");
+      const num = fig && fig.querySelector(".caption-number");
+      shrunk.push(`${num ? text(num) : img.src.split("/").pop()} shown at ${Math.round(100 * shown / img.naturalWidth)}% ` +
+                  `(${img.naturalWidth} px wide; ${FONT_PX}-px text becomes ${(FONT_PX * shown / img.naturalWidth).toFixed(1)} px)`);
+    }
+  });
+  const wideMath = Array.from(document.querySelectorAll("div.math")).filter((d) => {
+    const c = d.querySelector("mjx-container");
+    return c && c.scrollWidth > c.clientWidth + 1;
+  }).map((d) => {
+    const c = d.querySelector("mjx-container"), eqno = d.querySelector(".eqno");
+    return `${eqno ? text(eqno).replace(/[#¶]/g, "") : d.id || "equation"} (${c.scrollWidth} px in ${c.clientWidth} px)`;
+  });
+  const wideTables = Array.from(document.querySelectorAll("table")).filter((t) => {
+    const box = t.parentElement;
+    return t.scrollWidth > box.clientWidth + 1 || box.scrollWidth > box.clientWidth + 1;
+  }).map((t) => {
+    const cap = t.querySelector("caption") || t.closest("figure, div.cell, section");
+    const head = t.querySelector("th");
+    return `table${head ? " '" + text(head).slice(0, 30) + "…'" : ""} (${t.scrollWidth} px in ${t.parentElement.clientWidth} px)`;
+  });
+
   return {
+    shrunk, wideMath, wideTables,
     title: document.title,
     nMath: mathNodes.length, nContainers: containers.length, untypeset, stray, mjxErrors,
     rawTex: findAll(/\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\n]{1,200}?\$/g),
@@ -290,6 +328,7 @@ async () => {
 class PageReport:
     page: str
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     n_images: int = 0
     n_math: int = 0
     n_links: int = 0
@@ -297,12 +336,12 @@ class PageReport:
     screenshot: str = ""
     seconds: float = 0.0
 
-    def add(self, what: str, items) -> None:
+    def add(self, what: str, items, *, warning: bool = False) -> None:
         items = list(items)
         if items:
             shown = "; ".join(str(i) for i in items[:5])
             more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
-            self.problems.append(f"{what}: {shown}{more}")
+            (self.warnings if warning else self.problems).append(f"{what}: {shown}{more}")
 
 
 def _resolve_local(url: str, origin: str, html_dir: Path) -> tuple[Path, str] | None:
@@ -325,6 +364,7 @@ def check_pages(
     width: int = 1280,
     height: int = 900,
     timeout_ms: int = 60000,
+    strict: bool = False,
 ) -> list[PageReport]:
     from playwright.sync_api import sync_playwright
 
@@ -374,7 +414,7 @@ def check_pages(
                 page.goto(f"{origin}/{page_name}.html", wait_until="load")
                 waited = page.evaluate(WAIT_FOR_PAGE)
                 page.wait_for_timeout(300)  # let late console messages arrive
-                probe = page.evaluate(PAGE_PROBE)
+                probe = page.evaluate(PAGE_PROBE, [MIN_SCALE, STYLE_FONT_PX])
                 if screenshots is not None:
                     shot = screenshots / (page_name.replace("/", "__") + ".png")
                     page.screenshot(path=str(shot), full_page=True)
@@ -413,6 +453,10 @@ def check_pages(
                 report.add("empty glued values", probe["glueEmpty"])
                 report.add("figures without content", probe["emptyFigures"])
                 report.add("tracebacks in outputs", probe["tracebacks"])
+                # Layout, at this viewport width: warnings unless strict.
+                report.add("figures shrunk below legibility", probe["shrunk"], warning=not strict)
+                report.add("display equations wider than the column (clipped)", probe["wideMath"], warning=not strict)
+                report.add("tables wider than the column", probe["wideTables"], warning=not strict)
                 visited[target.resolve()] = {"ids": set(probe["ids"]), "numbers": probe["numbers"]}
                 pending_links.append((report, probe))
         finally:
@@ -468,11 +512,14 @@ def print_summary(reports: list[PageReport], out=sys.stdout) -> None:
         print(f"{r.page:40s} {r.n_images:5d} {r.n_math:5d} {r.n_links:6d} {r.n_refs:5d} {r.seconds:5.1f}  {status}", file=out)
         for p in r.problems:
             print(f"    - {p}", file=out)
+        for w in r.warnings:
+            print(f"    ~ warning: {w}", file=out)
     n_fail = sum(bool(r.problems) for r in reports)
     print(
         f"{len(reports)} pages, {sum(r.n_images for r in reports)} images, {sum(r.n_math for r in reports)} "
         f"equations, {sum(r.n_links for r in reports)} internal links, {sum(r.n_refs for r in reports)} "
-        f"numbered references checked; {n_fail} page(s) with problems",
+        f"numbered references checked; {n_fail} page(s) with problems, "
+        f"{sum(len(r.warnings) for r in reports)} layout warning(s)",
         file=out,
     )
 
@@ -485,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pages", nargs="*", help="docnames to check (default: every page in the toc)")
     ap.add_argument("--json", type=Path, help="also write the reports as JSON here")
     ap.add_argument("--is-fresh", action="store_true", help="only tell whether the offline build is up to date")
+    ap.add_argument("--strict", action="store_true", help="layout warnings (shrunk figures, clipped equations, wide tables) fail too")
     args = ap.parse_args(argv)
 
     if args.is_fresh:
@@ -495,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"check_browser: {CHROMIUM} not found (apt-get install chromium)", file=sys.stderr)
         return 2
     pages = args.pages or toc_pages(args.toc)
-    reports = check_pages(args.html, pages, args.screenshots)
+    reports = check_pages(args.html, pages, args.screenshots, strict=args.strict)
     print_summary(reports)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in reports], indent=1))

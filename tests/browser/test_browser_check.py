@@ -76,6 +76,11 @@ BAD = (
 <p><a class="reference internal" href="nowhere.html">missing file</a>,
 <a class="reference internal" href="good.html#no-such-anchor">missing anchor</a>,
 <a class="reference internal" href="good.html#equation-good-a">(2.7)</a>.</p>
+<div style="width: 500px">
+<div class="math notranslate nohighlight" id="equation-bad-wide"><span class="eqno">(7.7)</span>\[a_1 + a_2 + a_3 + a_4 + a_5 + a_6 + a_7 + a_8 + a_9 + a_{10} + a_{11} + a_{12} + a_{13} + a_{14} + a_{15} + a_{16} + a_{17} + a_{18} + a_{19} + a_{20}\]</div>
+<figure id="fig-wide"><img src="wide.svg" style="max-width: 100%" alt="wide"><figcaption><span class="caption-number">Fig. 7.1 </span>Too wide.</figcaption></figure>
+<div><table><tr><th>wide table</th>""" + "<td>0.123456789</td>" * 12 + r"""</tr></table></div>
+</div>
 <script>console.error("boom from the page");</script>
 </body></html>"""
 )
@@ -87,6 +92,9 @@ def site(tmp_path_factory) -> Path:
     (html / "_static").mkdir()
     os.symlink(MATHJAX, html / "_static" / "mathjax")
     (html / "img.png").write_bytes(PNG)
+    (html / "wide.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="2000" height="100"><rect width="2000" height="100" fill="#36c"/></svg>'
+    )
     (html / "good.html").write_text(GOOD)
     (html / "bad.html").write_text(BAD)
     return html
@@ -118,6 +126,22 @@ def test_clean_page_passes_and_every_defect_is_reported(site, tmp_path):
         lines = [line for line in bad.problems if what in line]
         assert lines, f"the check missed: {what}\n{text}"
         assert detail in "\n".join(lines), f"{what}: {detail!r} not named in {lines}"
+
+    # Layout defects are warnings ...
+    layout = {"figures shrunk": "Fig. 7.1", "display equations wider": "(7.7)", "tables wider": "wide table"}
+    assert good.warnings == [], good.warnings
+    for what, detail in layout.items():
+        lines = [w for w in bad.warnings if what in w]
+        assert lines and detail in lines[0], f"layout warning missed: {what}\n{bad.warnings}"
+        assert not any(what in p for p in bad.problems)
+
+
+@needs_browser
+def test_strict_mode_turns_layout_warnings_into_failures(site, tmp_path):
+    (bad,) = cb.check_pages(site, ["bad"], None, strict=True)
+    assert bad.warnings == []
+    for what in ("figures shrunk", "display equations wider", "tables wider"):
+        assert any(what in p for p in bad.problems), bad.problems
 
 
 def test_toc_pages_in_reading_order(tmp_path):
