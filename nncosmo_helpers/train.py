@@ -312,3 +312,81 @@ def train_optax_batch(apply_fn, params, x, *, optimizer, hyperparams, loss, step
     loss_d = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), loss)
     hp = {k: jnp.asarray(v, dtype) for k, v in hyperparams.items()}
     return _optax_batch(apply_fn, optimizer, steps, record_every, params, x.astype(dtype), hp, loss_d)
+
+
+# ---------------------------------------------------------------------------------------------
+# width and precision (used by the chapter "Width and precision")
+# ---------------------------------------------------------------------------------------------
+def _alpha_seeds_impl(apply_fn, init_fn, input_dim, keys, x0):
+    def one(key):
+        return empirical_ntk(apply_fn, init_fn(key, input_dim), x0)[0, 0]
+
+    return jax.lax.map(one, keys)
+
+
+_alpha_seeds = jax.jit(_alpha_seeds_impl, static_argnums=(0, 1, 2))
+
+
+def alpha_at_init(apply_fn, init_fn, keys, x0):
+    """alpha = Theta(x0, x0) (eq. 7) for one initialisation per key, shape (len(keys),).
+
+    The initialisations are drawn and evaluated one after the other inside one jitted ``lax.map``,
+    so memory stays that of a single network whatever the number of seeds. ``init_fn`` must be
+    hashable (the ``init_fn`` of :func:`~nncosmo_helpers.network.mlp` is a closure: wrap the pair in
+    a module-level function or pass the same object every time).
+    """
+    x0 = jnp.asarray(x0)
+    if x0.ndim != 2 or x0.shape[0] != 1:
+        raise ValueError(f"x0 must be a single point of shape (1, d), got {x0.shape}")
+    return np.asarray(_alpha_seeds(apply_fn, init_fn, int(x0.shape[1]), jnp.asarray(keys), x0))
+
+
+def update_rounding(apply_fn, params, x, *, loss, beta, dtype=jnp.float32):
+    """Where the updates of eq. 2 fall below the resolution of ``dtype`` (float32 by default).
+
+    An update Delta theta_j is lost in ``theta_j + Delta theta_j`` when |Delta theta_j| < ulp(theta_j)/2.
+    With a slowly varying gradient, momentum descent moves at the terminal step
+    |Delta theta_j| = eta |g_j|/(1 - beta), so parameter j stops moving below the learning rate
+
+        eta_j = (1 - beta) ulp(theta_j) / (2 |g_j|),    g_j = dL/dtheta_j at the initialisation.
+
+    The output moves as f' = sum_j (df/dtheta_j) theta_j' with theta_j' proportional to df/dtheta_j,
+    so parameter j carries the share w_j = (df/dtheta_j)^2 / alpha of the kernel alpha = sum (df/dtheta_j)^2
+    (for one input point). Returns ``(eta_j, w_j)`` as flat float64 arrays; the lost share of the
+    kernel at learning rate eta is ``sum(w_j[eta < eta_j])`` (:func:`lost_kernel_fraction`).
+    """
+    beta = _validate.beta(beta)
+    x = jnp.asarray(x)
+    if x.shape[0] != 1:
+        raise ValueError("update_rounding is for a homogeneous network: pass one input point")
+    p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+    jac = jax.grad(lambda p: apply_fn(p, x)[0, 0])(p64)
+    f = apply_fn(p64, x)[0, 0]
+    lprime = float(loss.first(f))
+    leaves_j = np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(jac)])
+    leaves_p = np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(p64)])
+    ulp = np.spacing(np.abs(leaves_p.astype(np.dtype(dtype)))).astype(np.float64)
+    g = np.abs(lprime * leaves_j)  # dataset loss of one point: dL/dtheta = L'(f) df/dtheta
+    with np.errstate(divide="ignore"):
+        eta_j = np.where(g > 0, (1.0 - beta) * ulp / (2.0 * g), np.inf)
+    w = leaves_j**2 / np.sum(leaves_j**2)
+    return eta_j, w
+
+
+def lost_kernel_fraction(eta, eta_j, w):
+    """Share of the kernel whose updates are rounded away at learning rate(s) ``eta`` (see
+    :func:`update_rounding`); vectorised over ``eta``."""
+    eta = np.atleast_1d(np.asarray(eta, float))
+    order = np.argsort(eta_j)
+    cum = np.concatenate([[0.0], np.cumsum(w[order])])
+    # parameters with eta_j > eta are lost: total weight minus the weight with eta_j <= eta
+    k = np.searchsorted(eta_j[order], eta, side="right")
+    return 1.0 - cum[k]
+
+
+def critical_learning_rate(eta_j, w, fraction=0.5):
+    """The learning rate below which ``fraction`` of the kernel is rounded away (weighted quantile)."""
+    order = np.argsort(eta_j)
+    cum = np.cumsum(w[order])
+    # lost share at eta is 1 - cum(eta_j <= eta); it equals `fraction` where cum = 1 - fraction
+    return float(eta_j[order][np.searchsorted(cum, 1.0 - fraction)])
