@@ -302,6 +302,118 @@ def discretisation_error(kernel, f_init, *, friction, loss, t_final, n_steps, n_
     return np.asarray(sqrt_eta), np.asarray(errors)
 
 
+@dataclasses.dataclass(frozen=True)
+class HomogeneousComparison:
+    """A trained homogeneous network next to its continuum prediction (eq. 7).
+
+    Attributes (arrays over the recorded steps):
+        eta, beta: the optimiser hyperparameters.
+        steps, t: step numbers and continuum times t = step sqrt(eta).
+        f_net: the network output during training (eq. 2 on the weights).
+        f_ode: eq. 7 with alpha frozen at its initial value, from rest at f_net[0].
+        f_discrete: eq. 2 in function space with the same frozen alpha (:func:`iterate_linearized`),
+            so that f_discrete - f_ode is the time-discretisation error and f_net - f_discrete the
+            effect of the network's non-linearity (the drift of alpha) on the same discrete steps.
+        alpha_initial, alpha_final: the one-point NTK at the start and the end of training.
+    """
+
+    eta: float
+    beta: float
+    steps: np.ndarray
+    t: np.ndarray
+    f_net: np.ndarray
+    f_ode: np.ndarray
+    f_discrete: np.ndarray
+    alpha_initial: float
+    alpha_final: float
+
+    @property
+    def displacement(self) -> float:
+        """|f_net(T) - f_net(0)|, the scale of the deviations below (the paper's Fig. 3 uses it)."""
+        return float(abs(self.f_net[-1] - self.f_net[0]))
+
+    @property
+    def end_deviation(self) -> float:
+        """|f_net(T) - f_ode(T)| / displacement."""
+        return float(abs(self.f_net[-1] - self.f_ode[-1])) / self.displacement
+
+    @property
+    def max_deviation(self) -> float:
+        """max_t |f_net(t) - f_ode(t)| / displacement."""
+        return float(np.max(np.abs(self.f_net - self.f_ode))) / self.displacement
+
+    @property
+    def end_discretisation(self) -> float:
+        """|f_discrete(T) - f_ode(T)| / displacement: the part of the deviation due to finite steps."""
+        return float(abs(self.f_discrete[-1] - self.f_ode[-1])) / self.displacement
+
+    @property
+    def alpha_drift(self) -> float:
+        """(alpha_final - alpha_initial) / alpha_initial."""
+        return (self.alpha_final - self.alpha_initial) / self.alpha_initial
+
+
+def homogeneous_comparison(apply_fn, params, x0, *, eta, beta, loss, steps) -> HomogeneousComparison:
+    """Train a network on one input point and compare it with eq. 7 (and with eq. 2 at frozen alpha).
+
+    Args:
+        apply_fn, params: the network; x0: the single input, shape (1, d).
+        eta, beta, loss, steps: as in :func:`nncosmo_helpers.train.train_momentum` (every step is
+            recorded).
+    """
+    from .train import train_momentum  # local import: train is a heavier module than dynamics
+
+    x0 = jnp.asarray(x0)
+    if x0.ndim != 2 or x0.shape[0] != 1:
+        raise ValueError(f"x0 must be a single point of shape (1, d), got {x0.shape}")
+    run = train_momentum(apply_fn, params, x0, eta=eta, beta=beta, loss=loss, steps=steps)
+    alpha0 = float(run.alpha_initial)
+    f_net = np.asarray(run.f[:, 0], dtype=float)
+    step_numbers = np.asarray(run.steps)
+    f_ode = predict_homogeneous(alpha0, f_net[0], eta=eta, beta=beta, loss=loss, steps=step_numbers)
+    f_disc = iterate_linearized([[alpha0]], [f_net[0]], eta=eta, beta=beta, loss=loss, steps=step_numbers)
+    return HomogeneousComparison(
+        eta=float(eta), beta=float(beta), steps=step_numbers, t=step_numbers * np.sqrt(eta), f_net=f_net,
+        f_ode=np.asarray(f_ode), f_discrete=np.asarray(f_disc[:, 0]), alpha_initial=alpha0,
+        alpha_final=float(run.alpha_final),
+    )
+
+
+def slow_roll_discretisation(alpha, *, eta, beta, loss, steps) -> float:
+    """Predicted end-point gap between eq. 2 at frozen alpha and eq. 7, relative to the displacement.
+
+    For a homogeneous network with a quadratic loss (n = 2) the force is linear, k = alpha m^2, and
+    in the slow-roll (overdamped) regime k << (3H)^2 the continuum solution relaxes as
+    f - f0 ~ exp(-r t) with r = (3H - sqrt(9H^2 - 4k))/2 ~ k/(3H). The discrete iteration
+    (:func:`iterate_linearized`) differs in two ways at first order:
+
+    * a head start of one step, sqrt(eta): the first update is a full gradient step, whereas the
+      continuum field needs a time 1/(3H) to reach its terminal velocity and the discrete heavy
+      ball beta/(1 - beta) steps = beta/(3H);
+    * a relaxation rate smaller by the relative amount (1 - beta) k / (2 (3H)^2), from the slow root
+      of z^2 - (1 + beta - eta k) z + beta = 0 (the inertia (1 + beta)/2 of the modified equation).
+
+    Hence |f_disc(T) - f_ode(T)| / |f(T) - f(0)| ~ r |sqrt(eta) - T (1 - beta) k / (2 (3H)^2)|
+    e^{-rT} / (1 - e^{-rT}), with T = steps sqrt(eta).
+    """
+    alpha = _validate.real("alpha", alpha, low=0.0, low_open=True)
+    eta = _validate.eta(eta)
+    beta = _validate.beta(beta)
+    loss = _check_loss(loss)
+    steps = _validate.integer("steps", steps, low=1)
+    if loss.n != 2:
+        raise ValueError(f"the estimate assumes a quadratic loss (n = 2), got n = {loss.n}")
+    h = np.sqrt(eta)
+    gamma = (1.0 - beta) / h
+    k = alpha * loss.m**2
+    if 4 * k >= gamma**2:
+        raise ValueError(f"not overdamped: 4 alpha m^2 = {4 * k:.3g} >= (3H)^2 = {gamma**2:.3g}")
+    r = 0.5 * (gamma - np.sqrt(gamma**2 - 4.0 * k))
+    t_final = steps * h
+    x = r * t_final
+    return float(abs(r * (h - t_final * (1.0 - beta) * k / (2.0 * gamma**2))) * np.exp(-x) / -np.expm1(-x))
+
+
 # ---------------------------------------------------------------------------------------------
 # perturbations (section 2.2): input grids, mode diagnostics, the field's Fourier modes
 # ---------------------------------------------------------------------------------------------
