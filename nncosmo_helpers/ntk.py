@@ -18,9 +18,10 @@ conventions as ``neural_tangents.stax`` (input covariance x.x'/d).
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from . import _validate
 from .network import ACTIVATIONS, MLPApply, activation_derivative
@@ -48,8 +49,9 @@ def empirical_ntk(apply_fn, params, x1, x2=None, *, implementation: str = "auto"
         implementation: ``"auto"`` (structured for this package's MLPs, generic otherwise),
             ``"structured"`` or ``"jacobian"``.
     """
+    same = x2 is None or x2 is x1
     x1 = _as_inputs("x1", x1)
-    x2 = x1 if x2 is None else _as_inputs("x2", x2)
+    x2 = x1 if same else _as_inputs("x2", x2)
     if implementation not in ("auto", "structured", "jacobian"):
         raise ValueError(f"implementation must be 'auto', 'structured' or 'jacobian', got {implementation!r}")
     is_mlp = isinstance(apply_fn, MLPApply)
@@ -61,6 +63,8 @@ def empirical_ntk(apply_fn, params, x1, x2=None, *, implementation: str = "auto"
             if x.shape[1] != d_in:
                 raise ValueError(f"{name} must have shape (N, {d_in}) to match the network input, got {x.shape}")
     if is_mlp and implementation != "jacobian":
+        if x2 is x1:  # x2=None or the same array: one forward/backward pass serves both sides
+            return _structured_ntk_symmetric(apply_fn, params, x1)
         return _structured_ntk(apply_fn, params, x1, x2)
     return _jacobian_ntk(apply_fn, params, x1, x2)
 
@@ -77,6 +81,9 @@ def _jacobian_ntk_impl(apply_fn, params, x1, x2):
 _jacobian_ntk = jax.jit(_jacobian_ntk_impl, static_argnums=0)
 
 
+_FEW_POINTS = 16  # up to this many input points the backward pass uses the matrix-vector form
+
+
 def _forward_backward(spec: MLPApply, params, x):
     """Inputs H_l to every layer and backward signals delta_l = df/dz_l, for one batch."""
     L = spec.hidden_layers
@@ -87,7 +94,8 @@ def _forward_backward(spec: MLPApply, params, x):
     for l in range(L):
         p = params[f"layer_{l}"]
         hs.append(h)
-        z = (spec.W_std / np.sqrt(h.shape[-1])) * jnp.matmul(h, p["W"], precision=HIGHEST) + spec.b_std * p["b"]
+        # python-float scale factors (math.sqrt, not np.sqrt) keep float32 networks in float32
+        z = (spec.W_std / math.sqrt(h.shape[-1])) * jnp.matmul(h, p["W"], precision=HIGHEST) + spec.b_std * p["b"]
         zs.append(z)
         h = phi(z)
     hs.append(h)
@@ -95,14 +103,17 @@ def _forward_backward(spec: MLPApply, params, x):
     deltas[L] = jnp.ones((x.shape[0], 1), h.dtype)
     for l in range(L - 1, -1, -1):
         W_next = params[f"layer_{l + 1}"]["W"]
-        back = jnp.matmul(deltas[l + 1], W_next.T, precision=HIGHEST) * (spec.W_std / np.sqrt(W_next.shape[0]))
-        deltas[l] = dphi(zs[l]) * back
+        if x.shape[0] <= _FEW_POINTS:
+            # matrix-vector regime (e.g. alpha): W @ delta^T reads W as stored, whereas delta @ W^T
+            # makes the CPU matmul pack a transposed copy of all of W, which dominates the cost
+            back = jnp.matmul(W_next, deltas[l + 1].T, precision=HIGHEST).T
+        else:
+            back = jnp.matmul(deltas[l + 1], W_next.T, precision=HIGHEST)
+        deltas[l] = dphi(zs[l]) * (back * (spec.W_std / math.sqrt(W_next.shape[0])))
     return hs, deltas
 
 
-def _structured_ntk_impl(spec: MLPApply, params, x1, x2):
-    hs1, d1 = _forward_backward(spec, params, x1)
-    hs2, d2 = _forward_backward(spec, params, x2)
+def _layer_sum(spec: MLPApply, hs1, d1, hs2, d2):
     theta = 0.0
     for l in range(spec.hidden_layers + 1):
         fan_in = hs1[l].shape[-1]
@@ -112,7 +123,19 @@ def _structured_ntk_impl(spec: MLPApply, params, x1, x2):
     return theta
 
 
+def _structured_ntk_impl(spec: MLPApply, params, x1, x2):
+    hs1, d1 = _forward_backward(spec, params, x1)
+    hs2, d2 = _forward_backward(spec, params, x2)
+    return _layer_sum(spec, hs1, d1, hs2, d2)
+
+
+def _structured_ntk_symmetric_impl(spec: MLPApply, params, x):
+    hs, ds = _forward_backward(spec, params, x)
+    return _layer_sum(spec, hs, ds, hs, ds)
+
+
 _structured_ntk = jax.jit(_structured_ntk_impl, static_argnums=0)
+_structured_ntk_symmetric = jax.jit(_structured_ntk_symmetric_impl, static_argnums=0)
 
 
 def alpha(apply_fn, params, x0=None):
