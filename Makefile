@@ -74,3 +74,14 @@ check-browser: $(STAMP) $(MATHJAX) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 	$(BIN)/python tools/check_browser.py --is-fresh || $(MAKE) book-offline
 	$(BIN)/python tools/check_browser.py
+
+## make bench-ntk: empirical-NTK benchmark against neural-tangents 0.6.5 (side environment .nt-venv)
+NT_VENV := .nt-venv
+$(NT_VENV)/.installed-stamp: tools/nt_reference/requirements.txt
+	test -x $(NT_VENV)/bin/python || $(PYTHON) -m venv $(NT_VENV)
+	$(NT_VENV)/bin/python -m pip install --quiet -r tools/nt_reference/requirements.txt
+	touch $@
+
+.PHONY: bench-ntk
+bench-ntk: $(STAMP) $(NT_VENV)/.installed-stamp
+	$(BIN)/python benchmarks/ntk.py --markdown --nt-python $(NT_VENV)/bin/python
