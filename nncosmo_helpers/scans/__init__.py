@@ -714,7 +714,7 @@ def fig5_plot_data(configs, results, n_examples: int = 4) -> tuple:
     for i in dict.fromkeys(picks):
         c, r = configs[i], results[i]
         examples.append({"label": f"{c['activation']}, L={c['hidden_layers']}, $W_{{std}}$={c['W_std']:g}, "
-                                  f"(m,f0,n)=({c['m']:g},{c['f0']:g},{c['n']}), $|v_1\cdot u|$={r['uniform_overlap']:.2f}",
+                                  f"(m,f0,n)=({c['m']:g},{c['f0']:g},{c['n']}), " + rf"$|v_1\cdot u|$={r['uniform_overlap']:.2f}",
                          "steps": r["steps"], "actual": r["mean_actual"], "pred": r["mean_pred"]})
     overlap = np.array([results[i]["uniform_overlap"] for i in idx])
     scatter = {"move": np.maximum(e["mean_move"], 1e-16), "error": np.maximum(e["mean_error"] * np.array(

@@ -389,11 +389,15 @@ def train_momentum_batched(
         method = "lowrank" if can_lowrank and arch.width > 2 * rank else "dense"
 
     def go(idx, meth, r):
+        n = len(idx)
+        if sharding is not None:  # pad the configuration axis to a multiple of the device count
+            n_dev = len(sharding.device_set)
+            idx = np.concatenate([idx, np.full(-n % n_dev, idx[0])])
         sub = {k: v[idx] for k, v in hp.items()}
         if sharding is not None:
             sub = {k: jax.device_put(v, sharding) for k, v in sub.items()}
         out = _run(params, x, sub, arch, n_values, steps, record_every, meth, r, tol, kernels)
-        return {k: np.array(v) for k, v in out.items()}
+        return {k: np.array(v)[:n] for k, v in out.items()}
 
     idx = np.arange(C)
     out = go(idx, method, rank)
