@@ -80,3 +80,39 @@ def test_solve_background_rejects_bad_input():
         cosmology.solve_background(ALPHA, LOSS, PHI0, eta=0.1, beta=1.0, steps=[0, 1])
     with pytest.raises(TypeError):
         cosmology.solve_background(ALPHA, LOSS, PHI0, eta=0.1, beta=0.0, steps=[0, 1], self_consistent=1)
+
+
+# --- mean-field couplings of inhomogeneous networks (appendix B), used by the appendix chapter ---
+def _kernel_with_leading(v1, lam=(2.0, 0.5, 0.1, 0.02)):
+    """A 4x4 PSD kernel whose leading eigenvector is v1 (the rest from Gram-Schmidt)."""
+    basis = np.linalg.qr(np.column_stack([v1, np.eye(4)[:, :3]]))[0]
+    basis[:, 0] *= np.sign(basis[:, 0] @ v1)
+    return basis @ np.diag(lam) @ basis.T
+
+
+def test_mean_field_couplings_order():
+    """mean(Theta) = u.Theta.u/N <= lambda1/N, with equality iff the uniform vector leads."""
+    u = np.ones(4) / 2.0
+    k_uniform = _kernel_with_leading(u)
+    c = dynamics.mean_field_couplings(k_uniform)
+    assert np.isclose(c["lambda1/N"], 2.0 / 4) and np.isclose(c["mean Theta"], 2.0 / 4)
+    tilted = np.array([1.0, 0.6, -0.2, 0.3])
+    k_tilted = _kernel_with_leading(tilted / np.linalg.norm(tilted))
+    c = dynamics.mean_field_couplings(k_tilted)
+    assert np.isclose(c["lambda1/N"], 2.0 / 4) and c["mean Theta"] < 0.95 * c["lambda1/N"]
+    assert np.isclose(c["mean Theta"], k_tilted.mean()) and np.isclose(c["mean diag Theta"], np.trace(k_tilted) / 4)
+
+
+def test_mean_field_exact_when_uniform_mode_leads():
+    """Quadratic loss, frozen kernel with Theta u = lambda1 u: <f> obeys eq. 7 with lambda1/N exactly,
+    even for non-uniform outputs; the 'observed' trajectory is the full eq. 9 solution."""
+    loss = PolynomialLoss(0.3, 1.0, 2)
+    k = _kernel_with_leading(np.ones(4) / 2.0)
+    f_init = np.array([0.1, -0.2, 0.4, 0.0])
+    steps = np.arange(0, 401, 20)
+    f_obs = np.asarray(dynamics.predict_linearized(k, f_init, eta=0.1111, beta=0.0, loss=loss, steps=steps))
+    cmp = dynamics.compare_mean_field(k, f_obs, steps, eta=0.1111, beta=0.0, loss=loss)
+    assert cmp.uniform_overlap > 1 - 1e-12
+    for name in ("lambda1/N", "mean Theta"):
+        assert np.max(np.abs(cmp.predictions[name] - cmp.observed_mean)) < 1e-8
+    assert np.max(np.abs(cmp.eq15 - cmp.observed_projection)) < 1e-8
