@@ -41,12 +41,12 @@ def trajectories(runs):
             ``f_ode`` (arrays of the same length), and optionally ``f_discrete`` (eq. 2 iterated
             at frozen alpha).
 
-    Left: f(t) of the trained networks (solid) and the ODE (black dashed). Right: the deviation
+    Top: f(t) of the trained networks (solid) and the ODE (black dashed). Bottom: the deviation
     (f_net - f_ode) / |f_net(T) - f_net(0)| (solid) and, if given, the same for f_discrete (dashed):
     the part of the deviation that is pure time discretisation. The time axis is logarithmic, so
     t = 0 is not shown.
     """
-    fig, (ax_f, ax_d) = new_figure(ncols=2, width=10.0, height=4.0)
+    fig, (ax_f, ax_d) = new_figure(nrows=2, width=6.4, height=7.0, sharex=True)
     for k, r in enumerate(runs):
         t = np.asarray(r["t"])[1:]
         f_net = np.asarray(r["f_net"])
@@ -61,10 +61,9 @@ def trajectories(runs):
     ax_d.plot([], [], color="0.3", label="network")
     ax_d.plot([], [], color="0.3", lw=1.0, ls="--", label=r"eq. 2 at frozen $\alpha$")
     ax_d.legend(loc="lower right")
-    for ax in (ax_f, ax_d):
-        ax.set_xscale("log")
-        ax.set_xlabel(r"$t = i\sqrt{\eta}$")
+    ax_d.set_xscale("log")
+    ax_d.set_xlabel(r"$t = i\sqrt{\eta}$")
     ax_f.set_ylabel(r"$f(t)$")
-    ax_d.set_ylabel(r"$(f_{\rm NN} - f_{\rm ODE}) \,/\, |f_{\rm NN}(T) - f_{\rm NN}(0)|$")
+    ax_d.set_ylabel(r"$(f - f_{\rm ODE}) \,/\, |f_{\rm NN}(T) - f_{\rm NN}(0)|$")
     ax_f.legend(loc="lower left")
     return finish(fig)
