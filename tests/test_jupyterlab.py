@@ -192,6 +192,7 @@ def _text(outputs: list[dict]) -> str:
     return "".join(parts).strip()
 
 
+@pytest.mark.slow  # ~90-120 s on two busy cores, almost all of it the chapter's own execution
 def test_chapter_opens_and_runs_in_jupyterlab(lab):
     chapter = _chapter()
     if chapter is None:
