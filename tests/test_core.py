@@ -98,11 +98,12 @@ def test_homogeneous_network_follows_eq7(homogeneous_net, beta):
     run = train.train_momentum(apply_fn, params, x0, eta=eta, beta=beta, loss=loss, steps=1000, compute_ntk=False)
     f_net = np.asarray(run.f[:, 0])
     alpha0 = float(explicit_ntk(apply_fn, params, x0, x0)[0, 0])
-    f_ode = np.asarray(dynamics.predict_homogeneous(alpha0, f_net[0], eta=eta, beta=beta, loss=loss, steps=[0, 500, 1000]))
+    # every step (the same shape as in test_slow_roll_discretisation_estimate: one ODE compilation)
+    f_ode = np.asarray(dynamics.predict_homogeneous(alpha0, f_net[0], eta=eta, beta=beta, loss=loss, steps=np.arange(1001)))
     travelled = abs(f_net[-1] - f_net[0])
     assert travelled > 0.1  # the run really moves
     assert abs(f_net[-1] - f_ode[-1]) <= 0.01 * travelled
-    assert abs(f_net[500] - f_ode[1]) <= 0.01 * travelled
+    assert np.max(np.abs(f_net - f_ode)) <= 0.02 * travelled
 
 
 # ---------------------------------------------------------------------------------------------
