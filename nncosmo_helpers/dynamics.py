@@ -738,7 +738,7 @@ def mean_field_grid(profile: str):
     ``paper``: {1, 2} hidden layers x {erf, relu} x {(1, 0.05), (0.1, 0.01)} x intervals {0.1, 1},
     width 1000, and the twelve losses n in {2, 4}, f0 in {1, 10}, m in {0.01, 0.1, 0.2}.
     ``quick``: one hidden layer, width 512, {erf, relu} x (1, 0.05) x intervals {0.1, 1} plus erf with
-    (0.1, 0.01) on the 1-Hubble-length interval, and the two quadratic losses (0.2, 1, 2), (0.1, 10, 2).
+    (0.1, 0.01) on the 1-Hubble-length interval, and the losses (0.2, 1, 2), (0.1, 10, 2), (0.2, 1, 4).
     """
     from .profiles import get_profile
 
@@ -754,7 +754,7 @@ def mean_field_grid(profile: str):
             dict(hidden_layers=1, activation=act, W_std=1.0, b_std=0.05, width=512, interval=iv)
             for act in ("erf", "relu") for iv in (0.1, 1.0)
         ] + [dict(hidden_layers=1, activation="erf", W_std=0.1, b_std=0.01, width=512, interval=1.0)]
-        losses = [PolynomialLoss(0.2, 1.0, 2), PolynomialLoss(0.1, 10.0, 2)]
+        losses = [PolynomialLoss(0.2, 1.0, 2), PolynomialLoss(0.1, 10.0, 2), PolynomialLoss(0.2, 1.0, 4)]
     return configs, losses
 
 
