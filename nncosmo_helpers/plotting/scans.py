@@ -66,7 +66,7 @@ def alpha_at_init(configs, results):
     handles += [mlines.Line2D([], [], color="0.4", marker="o", ls="none", markersize=np.sqrt(WIDTH_SIZE.get(w, 30)),
                               label=f"width {w}") for w in widths]
     handles += [mlines.Line2D([], [], color="k", lw=1.0, label="infinite width")]
-    np.atleast_1d(axes)[-1].legend(handles=handles, loc="lower right", fontsize=8)
+    np.atleast_1d(axes)[0].legend(handles=handles, loc="upper left", fontsize=8)
     return finish(fig)
 
 
@@ -94,7 +94,7 @@ def vacuum_region(losses, alpha_ref, betas, eta_max_fn, points=None):
         ax.set_xlabel(r"momentum $\beta$")
     ax0 = np.atleast_1d(axes)[0]
     ax0.set_ylabel(r"$\eta_{\max} = (1-\beta)^2 / (3\alpha\mathcal{L}(f_{\rm init}))$")
-    ax0.set_ylim(1e-6, 1e4)
+    ax0.set_ylim(1e-4, 1e8)
     np.atleast_1d(axes)[-1].legend(loc="lower left", fontsize=7.5, ncol=2)
     return finish(fig)
 

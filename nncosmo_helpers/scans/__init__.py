@@ -545,6 +545,28 @@ def fig5_errors(configs, results):
     return {k: np.asarray(v) for k, v in out.items()}
 
 
+def verdict(holds: bool, yes: str = "Confirmed", no: str = "Not confirmed") -> str:
+    """The word the chapter prints for a claim, decided by a measured condition."""
+    return yes if bool(holds) else no
+
+
+def fig3_divergence_sentence(configs, results) -> str:
+    """One sentence on the diverged Fig. 3 float64 runs: how many, their stability ratios, their optimisers."""
+    rows = [(c, r) for c, r in zip(configs, results) if c.get("dtype", "float64") == "float64"]
+    bad = [(c, r) for c, r in rows if r["diverged"]]
+    ratios = np.array([r["stability_ratio"] for _, r in rows])
+    if not bad:
+        return (f"none of the {len(rows)} float64 runs diverged; the largest initial stability ratio "
+                f"eta L'' alpha / (2 (1 + beta)) is {ratios.max():.3g}.")
+    worst_ok = max((r["stability_ratio"] for _, r in rows if not r["diverged"]), default=float("nan"))
+    least_bad = min(r["stability_ratio"] for _, r in bad)
+    opts = sorted({(c["eta"], c["beta"]) for c, _ in bad})
+    return (f"{len(bad)} of the {len(rows)} float64 runs diverged (counted in the figure titles), all with an initial "
+            f"stability ratio eta L'' alpha / (2 (1 + beta)) of at least {least_bad:.3g} (the largest ratio among the "
+            f"runs that stayed finite is {worst_ok:.3g}); optimisers (eta, beta) involved: "
+            f"{', '.join(f'({e:g}, {b:g})' for e, b in opts)}.")
+
+
 def fig1_summary(configs, results) -> dict:
     """Numbers behind the Fig. 1 claims.
 
@@ -738,7 +760,7 @@ def timed_run(figs=FIGS, profile: str | None = None, results_dir_=None, shard=No
 
 __all__ = [
     "FIGS", "LOSSES", "ETA_BETA", "PAPER_SUBSETS", "grid", "inputs_1d", "eta_max", "COMPUTE", "run", "load",
-    "load_or_compute", "compute", "results_dir", "store", "fig5_mean_alpha_inputs", "fig3_deviations", "fig5_errors",
+    "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "fig5_mean_alpha_inputs", "fig3_deviations", "fig5_errors",
     "table", "timed_run", "train_momentum_batched", "ntk_batched", "fig1_summary", "fig3_panels", "fig3_summary",
     "fig4_panels", "fig4_summary", "fig5_summary", "fig5_plot_data", "predict_homogeneous_batched",
     "iterate_homogeneous_batched",
