@@ -85,3 +85,13 @@ $(NT_VENV)/.installed-stamp: tools/nt_reference/requirements.txt
 .PHONY: bench-ntk
 bench-ntk: $(STAMP) $(NT_VENV)/.installed-stamp
 	$(BIN)/python benchmarks/ntk.py --markdown --nt-python $(NT_VENV)/bin/python
+
+## make book-paper: run the paper-profile scans of Figs. 1-5 (resumable: stored results are reused), then build the book on them
+.PHONY: book-paper bench-scans
+book-paper: $(STAMP)
+	$(BIN)/python -m nncosmo_helpers.scans --profile paper
+	NNCOSMO_PROFILE=paper $(BIN)/jupyter-book build . $(BOOK_FLAGS)
+
+## make bench-scans: batched vs one-configuration-at-a-time training, and the paper-profile time estimate by figure
+bench-scans: $(STAMP)
+	$(BIN)/python benchmarks/scans.py
