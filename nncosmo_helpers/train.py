@@ -373,20 +373,109 @@ def update_rounding(apply_fn, params, x, *, loss, beta, dtype=jnp.float32):
     return eta_j, w
 
 
-def lost_kernel_fraction(eta, eta_j, w):
-    """Share of the kernel whose updates are rounded away at learning rate(s) ``eta`` (see
-    :func:`update_rounding`); vectorised over ``eta``."""
+def lost_kernel_fraction(eta, eta_j, w, *, rounding="nearest"):
+    """Share of the kernel that the rounded updates fail to transmit at learning rate(s) ``eta``.
+
+    With u_j = eta/(2 eta_j) = |Delta theta_j|/ulp(theta_j) (see :func:`update_rounding`):
+
+    * ``rounding="threshold"``: parameters with u_j < 1/2 are frozen, the rest move exactly;
+      returns sum of w_j over the frozen ones;
+    * ``rounding="nearest"`` (default): every step is rounded to the nearest multiple of the ulp, so
+      parameter j moves by round(u_j)/u_j of its intended step (0 below half an ulp, up to twice it
+      between half and one ulp); returns 1 - sum_j w_j round(u_j)/u_j, which can be negative.
+    """
+    if rounding not in ("nearest", "threshold"):
+        raise ValueError(f"rounding must be 'nearest' or 'threshold', got {rounding!r}")
     eta = np.atleast_1d(np.asarray(eta, float))
-    order = np.argsort(eta_j)
-    cum = np.concatenate([[0.0], np.cumsum(w[order])])
-    # parameters with eta_j > eta are lost: total weight minus the weight with eta_j <= eta
-    k = np.searchsorted(eta_j[order], eta, side="right")
-    return 1.0 - cum[k]
+    u = eta[:, None] / (2.0 * eta_j[None, :])
+    if rounding == "threshold":
+        moved = (u >= 0.5).astype(float)
+    else:
+        moved = np.where(u > 0, np.round(u) / np.where(u > 0, u, 1.0), 0.0)
+    return 1.0 - moved @ w
 
 
-def critical_learning_rate(eta_j, w, fraction=0.5):
-    """The learning rate below which ``fraction`` of the kernel is rounded away (weighted quantile)."""
-    order = np.argsort(eta_j)
-    cum = np.cumsum(w[order])
-    # lost share at eta is 1 - cum(eta_j <= eta); it equals `fraction` where cum = 1 - fraction
-    return float(eta_j[order][np.searchsorted(cum, 1.0 - fraction)])
+def precision_maps(*, width, arch, x, loss, etas, betas, steps, seed=0):
+    """Relative end-point deviation of eq. 7 over an (eta, beta) grid, in float64 and in float32.
+
+    One network (:func:`~nncosmo_helpers.network.mlp` with ``width`` and the keyword arguments
+    ``arch``, initialised with ``PRNGKey(seed)``) is trained with momentum descent (eq. 2) for
+    ``steps`` steps at every grid point, once in float64 and once cast to float32 (one vmapped,
+    jitted run per precision). The prediction of eq. 7 is always float64, from the float64 alpha and
+    output at initialisation. The deviation is |f_pred(t_max) - f(t_max)| / |f_pred(t_max) - f(0)|
+    (relative to the predicted distance travelled, the same denominator for both precisions).
+
+    Returns a dict with ``dev64`` and ``dev32`` of shape (len(betas), len(etas)), the end outputs
+    ``f64``, ``f32``, the predictions ``pred``, ``alpha`` and ``f_init``.
+    """
+    from . import dynamics, network
+
+    etas = np.asarray(etas, float)
+    betas = np.asarray(betas, float)
+    init64, apply64 = network.mlp(width=width, **arch)
+    _, apply32 = network.mlp(width=width, **arch, dtype=jnp.float32)
+    x = jnp.asarray(x)
+    params = init64(jax.random.PRNGKey(seed), x.shape[1])
+    E, B = np.meshgrid(etas, betas)
+    hp = {"eta": E.ravel(), "beta": B.ravel()}
+    ends = {}
+    for name, apply_fn, p in (("f64", apply64, params), ("f32", apply32, network.cast(params, jnp.float32))):
+        batch = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (E.size,) + a.shape), p)
+        fs, _ = train_optax_batch(apply_fn, batch, x, optimizer=momentum_sgd, hyperparams=hp, loss=loss, steps=steps,
+                                  record_every=steps)
+        ends[name] = np.asarray(fs[:, -1, 0], float).reshape(E.shape)
+    alpha = float(empirical_ntk(apply64, params, x)[0, 0])
+    f_init = float(apply64(params, x)[0, 0])
+    pred = np.array([
+        float(dynamics.predict_homogeneous(alpha, f_init, eta=e, beta=b, loss=loss, steps=[0, steps])[-1])
+        for e, b in zip(E.ravel(), B.ravel())
+    ]).reshape(E.shape)
+    travel = np.abs(pred - f_init)
+    return {"dev64": np.abs(pred - ends["f64"]) / travel, "dev32": np.abs(pred - ends["f32"]) / travel,
+            "f64": ends["f64"], "f32": ends["f32"], "pred": pred, "alpha": alpha, "f_init": f_init}
+
+
+def crossing(x, y, level):
+    """The x at which y first falls below ``level`` (y sampled at increasing x), interpolated
+    linearly in log x and log y; nan if it never does, x[0] if it starts below."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    below = np.nonzero(y < level)[0]
+    if below.size == 0:
+        return float("nan")
+    k = int(below[0])
+    if k == 0:
+        return float(x[0])
+    lx, ly = np.log(x[k - 1 : k + 1]), np.log(np.maximum(y[k - 1 : k + 1], 1e-300))
+    return float(np.exp(lx[0] + (np.log(level) - ly[0]) * (lx[1] - lx[0]) / (ly[1] - ly[0])))
+
+
+def _drift_impl(apply_fn, init_fn, input_dim, steps, keys, x, eta, beta, loss):
+    def one(key):
+        p = init_fn(key, input_dim)
+        a0 = empirical_ntk(apply_fn, p, x)[0, 0]
+        fs, _, p_end = optax_trajectory(apply_fn, momentum_sgd, steps, steps, p, x, {"eta": eta, "beta": beta}, loss)
+        return a0, empirical_ntk(apply_fn, p_end, x)[0, 0], fs[0, 0], fs[-1, 0]
+
+    return jax.lax.map(one, keys)
+
+
+_drift = jax.jit(_drift_impl, static_argnums=(0, 1, 2, 3))
+
+
+def kernel_drift(apply_fn, init_fn, keys, x, *, eta, beta, loss, steps):
+    """Train one homogeneous network per key with eq. 2 and return the kernel at both ends.
+
+    All initialisations run one after the other in a single jitted ``lax.map`` (one compilation per
+    architecture, the memory of one network). Returns a dict of arrays over keys: ``alpha0``,
+    ``alpha_end`` (alpha = Theta(x, x) at step 0 and at ``steps``), ``f_init`` and ``f_end``.
+    ``init_fn`` must be hashable (pass the same object for every call).
+    """
+    eta = _validate.eta(eta)
+    beta = _validate.beta(beta)
+    steps = _validate.integer("steps", steps, low=1)
+    x = jnp.asarray(x)
+    if x.ndim != 2 or x.shape[0] != 1:
+        raise ValueError(f"x must be a single point of shape (1, d), got {x.shape}")
+    a0, a1, f0, f1 = _drift(apply_fn, init_fn, int(x.shape[1]), steps, jnp.asarray(keys), x, jnp.float64(eta),
+                            jnp.float64(beta), loss)
+    return {"alpha0": np.asarray(a0), "alpha_end": np.asarray(a1), "f_init": np.asarray(f0), "f_end": np.asarray(f1)}

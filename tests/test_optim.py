@@ -256,3 +256,51 @@ def test_train_optax_de_sitter_equals_train_momentum():
     b = train.train_optax(apply_fn, params, x, optimizer=optim.de_sitter_momentum, hyperparams={"eta": 0.1, "beta": 0.5},
                           loss=loss, steps=40, compute_ntk=False)
     np.testing.assert_array_equal(np.asarray(a.f), np.asarray(b.f))
+
+
+# --------------------------------------------------------------------------- Friedmann late times
+@pytest.mark.parametrize("n", [2, 4])
+def test_friedmann_late_time_law(n):
+    # V0 = 0 and a minimum V ~ phi^n: averaging over oscillations (virial theorem) gives
+    # rho = 3 p^2/t^2 and H t -> p = (n + 2)/(3n): matter (2/3) for n = 2, radiation (1/2) for n = 4.
+    p = optim.late_time_exponent(n)
+    assert p == pytest.approx({2: 2 / 3, 4: 1 / 2}[n])
+    h = optim.friedmann_history(linear_apply, {"w": jnp.array([[0.0]])}, jnp.array([[1.0]]), loss=L.PolynomialLoss(1.0, 1.0, n),
+                                eta=0.01, steps=40000)
+    late = h["t"] > 200.0
+    assert np.mean((h["hubble"] * h["t"])[late]) == pytest.approx(p, rel=0.02)
+    assert np.mean((h["rho"] * h["t"] ** 2)[late]) == pytest.approx(3 * p**2, rel=0.04)
+    # H never increases in the continuum (rho' = -3H theta'^2); the discrete energy wobbles by
+    # O((omega sqrt(eta))^2) = O(1%) here (omega = 1, eta = 0.01), measured 0.5%
+    assert np.all(np.diff(h["hubble"][10:]) < 1e-2 * h["hubble"][10:-1])
+
+
+# --------------------------------------------------------------------------- float32 rounding model
+def test_round_to_nearest_model_matches_float32():
+    # theta = 1 in float32 has ulp 2^-23; an update of u ulps lands on round(u) ulps (ties aside)
+    ulp = np.float32(2.0**-23)
+    assert np.spacing(np.float32(1.0)) == ulp
+    for u in (0.3, 0.49, 0.51, 0.75, 1.2, 1.6, 2.4):
+        moved = (np.float32(1.0) + np.float32(u) * ulp) - np.float32(1.0)
+        assert moved == np.round(u) * ulp
+    # one parameter with eta_j = 1: u = eta/2. eta = 1.5 -> u = 0.75 -> moves 1/0.75 of its step
+    eta_j, w = np.array([1.0]), np.array([1.0])
+    np.testing.assert_allclose(train.lost_kernel_fraction([0.5, 1.5, 2.0, 5.0], eta_j, w), [1.0, 1 - 1 / 0.75, 0.0, 1 - 2 / 2.5])
+    np.testing.assert_allclose(train.lost_kernel_fraction([0.5, 1.5], eta_j, w, rounding="threshold"), [1.0, 0.0])
+
+
+def test_update_rounding_hand_values():
+    # f = w x with w = 1.5, x = 2: df/dw = 2, alpha = 4; L = m^2/2 (f - f0)^2 with m = 1, f0 = 0: L' = f = 3,
+    # g = L' df/dw = 6. ulp(1.5) in float32 = 2^-23, so eta_j = (1 - beta) 2^-23 / (2 * 6).
+    eta_j, w = train.update_rounding(linear_apply, {"w": jnp.array([[1.5]])}, jnp.array([[2.0]]),
+                                     loss=L.PolynomialLoss(1.0, 0.0, 2), beta=0.5)
+    np.testing.assert_allclose(eta_j, [0.5 * 2.0**-23 / 12.0], rtol=1e-12)
+    np.testing.assert_allclose(w, [1.0])
+
+
+def test_crossing_interpolates_in_log_space():
+    x = np.array([1.0, 10.0, 100.0])
+    y = np.array([1.0, 0.1, 0.001])
+    assert train.crossing(x, y, 0.01) == pytest.approx(10.0 ** 1.5)
+    assert np.isnan(train.crossing(x, y, 1e-5))
+    assert train.crossing(x, y, 2.0) == 1.0
