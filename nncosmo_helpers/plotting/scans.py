@@ -107,7 +107,8 @@ def homogeneous_deviations(panels):
             non-diverged configurations) and ``n_diverged``.
 
     Colour: alpha(t_max) - alpha(0) (symmetric log scale). Grey lines: deviation = movement and
-    deviation = 1e-3 movement (one step of 1000).
+    deviation = 1e-3 movement (one step of 1000). Diverged runs (``diverged_move``: distance moved
+    before the divergence, clipped to the panel) are black crosses on the top edge.
     """
     fig, axes = new_figure(ncols=len(panels), width=10.5, height=4.3, sharey=True)
     all_da = np.concatenate([np.asarray(p["dalpha"]) for p in panels])
@@ -121,6 +122,13 @@ def homogeneous_deviations(panels):
         xx = np.geomspace(max(move[ok].min(), 1e-12), move[ok].max(), 10)
         ax.loglog(xx, xx, color="0.5", lw=0.8)
         ax.loglog(xx, 1e-3 * xx, color="0.5", lw=0.8, ls=":")
+        dm = np.asarray(p.get("diverged_move", []), dtype=float)
+        dm = dm[np.isfinite(dm) & (dm > 0)]
+        if dm.size:  # diverged runs: x at the top, at the distance moved before the divergence (clipped)
+            dm = np.clip(dm, xx.min(), xx.max())
+            ax.scatter(dm, np.full(dm.shape, 1.0), marker="x", color="k", s=18, lw=0.8,
+                       transform=ax.get_xaxis_transform(), clip_on=False, label="diverged")
+            ax.legend(loc="lower right", fontsize=8)
         ax.set_title(f"{p['title']}  ({p['n_diverged']} diverged)")
         ax.set_xlabel(r"$|f_{\rm end} - f_{\rm init}|$")
     np.atleast_1d(axes)[0].set_ylabel(r"$|f_{\rm pred} - f_{\rm end}|$ (eq. 7, $\alpha(0)$)")

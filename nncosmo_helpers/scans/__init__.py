@@ -616,6 +616,8 @@ def fig3_panels(configs, results) -> list[dict]:
             "deviation": np.array([abs(results[i]["f_pred_end"] - results[i]["f_end"]) for i in ok]),
             "dalpha": np.array([results[i]["alpha_final"] - results[i]["alpha_initial"] for i in ok]),
             "n_diverged": len(idx) - len(ok), "n": len(idx), "index": ok,
+            "diverged_move": np.array([abs(results[i]["f"][-1] - results[i]["f_init"]) if len(results[i]["f"]) else np.nan
+                                       for i in idx if results[i]["diverged"]]),
         })
     return panels
 
