@@ -733,7 +733,9 @@ def fig5_plot_data(configs, results, n_examples: int = 4) -> tuple:
     e = fig5_errors(configs, results)
     idx = list(e["index"])
     order = sorted(idx, key=lambda i: -abs(results[i]["mean_actual"][-1] - results[i]["mean_actual"][0]))
-    picks = order[: max(1, n_examples // 2)] + [i for i in order if results[i]["uniform_overlap"] > 0.9][: max(1, n_examples // 2)]
+    half = max(1, n_examples // 2)  # the largest movers with a uniform and with a non-uniform leading mode
+    picks = [i for i in order if results[i]["uniform_overlap"] > 0.9][:half]
+    picks += [i for i in order if results[i]["uniform_overlap"] <= 0.9][:half]
     examples = []
     for i in dict.fromkeys(picks):
         c, r = configs[i], results[i]
