@@ -704,6 +704,27 @@ class MeanFieldComparison:
     def projection_excursion(self) -> float:
         return float(abs(self.observed_projection[-1] - self.observed_projection[0]))
 
+    def to_dict(self) -> dict:
+        """A JSON-serialisable form (lists and floats), inverted by :meth:`from_dict`."""
+        return {
+            "steps": np.asarray(self.steps).tolist(),
+            "observed_mean": np.asarray(self.observed_mean).tolist(),
+            "observed_projection": np.asarray(self.observed_projection).tolist(),
+            "couplings": {k: float(v) for k, v in self.couplings.items()},
+            "predictions": {k: np.asarray(v).tolist() for k, v in self.predictions.items()},
+            "eq15": np.asarray(self.eq15).tolist(),
+            "linearized_mean": np.asarray(self.linearized_mean).tolist(),
+            "uniform_overlap": float(self.uniform_overlap),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MeanFieldComparison":
+        arr = lambda v: np.asarray(v, dtype=float)  # noqa: E731
+        return cls(np.asarray(d["steps"]), arr(d["observed_mean"]), arr(d["observed_projection"]),
+                   {k: float(v) for k, v in d["couplings"].items()},
+                   {k: arr(v) for k, v in d["predictions"].items()}, arr(d["eq15"]), arr(d["linearized_mean"]),
+                   float(d["uniform_overlap"]))
+
 
 def compare_mean_field(kernel, f_observed, steps, *, eta, beta, loss) -> MeanFieldComparison:
     """Predict the mean evolution of an inhomogeneous network from its initial NTK (eqs. 7, 9, 15).
@@ -728,62 +749,3 @@ def compare_mean_field(kernel, f_observed, steps, *, eta, beta, loss) -> MeanFie
     lin = np.asarray(predict_linearized(k, f_obs[0], eta=eta, beta=beta, loss=loss, steps=steps)).mean(axis=1)
     return MeanFieldComparison(np.asarray(steps), mean, proj, couplings, preds, np.asarray(fbar), lin,
                                modes.uniform_overlap())
-
-
-def mean_field_grid(profile: str):
-    """Networks and losses of the paper's Fig. 5/6 scan (footnote 6), or a quick subset.
-
-    Returns ``(configs, losses)``: configs are dicts with ``hidden_layers, activation, W_std, b_std,
-    width, interval`` (the input interval's length in Hubble lengths); losses are PolynomialLoss.
-    ``paper``: {1, 2} hidden layers x {erf, relu} x {(1, 0.05), (0.1, 0.01)} x intervals {0.1, 1},
-    width 1000, and the twelve losses n in {2, 4}, f0 in {1, 10}, m in {0.01, 0.1, 0.2}.
-    ``quick``: one hidden layer, width 512, {erf, relu} x (1, 0.05) x intervals {0.1, 1} plus erf with
-    (0.1, 0.01) on the 1-Hubble-length interval, and the losses (0.2, 1, 2), (0.1, 10, 2), (0.2, 1, 4).
-    """
-    from .profiles import get_profile
-
-    profile = get_profile(profile)
-    if profile == "paper":
-        configs = [
-            dict(hidden_layers=hl, activation=act, W_std=ws, b_std=bs, width=1000, interval=iv)
-            for hl in (1, 2) for act in ("erf", "relu") for ws, bs in ((1.0, 0.05), (0.1, 0.01)) for iv in (0.1, 1.0)
-        ]
-        losses = [PolynomialLoss(m, f0, n) for n in (2, 4) for f0 in (1.0, 10.0) for m in (0.01, 0.1, 0.2)]
-    else:
-        configs = [
-            dict(hidden_layers=1, activation=act, W_std=1.0, b_std=0.05, width=512, interval=iv)
-            for act in ("erf", "relu") for iv in (0.1, 1.0)
-        ] + [dict(hidden_layers=1, activation="erf", W_std=0.1, b_std=0.01, width=512, interval=1.0)]
-        losses = [PolynomialLoss(0.2, 1.0, 2), PolynomialLoss(0.1, 10.0, 2), PolynomialLoss(0.2, 1.0, 4)]
-    return configs, losses
-
-
-def mean_field_scan(configs, losses, *, eta=0.1111, beta=0.0, steps=1000, record_every=10, n_points=100, seed=0):
-    """Train every network of ``configs`` with every loss on 1-D inputs and compare mean-field predictions.
-
-    Inputs: ``n_points`` equally spaced points on [-L/2, L/2] with L = interval * (Hubble length
-    3 sqrt(eta)/(1 - beta)) (the paper's Fig. 5 setup). One initialisation per config (PRNG key
-    ``seed + index``). Runs that diverge are kept with ``comparison=None``.
-
-    Returns a list of dicts with the config entries, ``loss``, ``comparison`` (a
-    :class:`MeanFieldComparison` or None) and ``diverged``.
-    """
-    from .network import mlp
-    from .train import train_momentum
-
-    hubble_length = 3.0 * np.sqrt(_validate.eta(eta)) / (1.0 - _validate.beta(beta))
-    rows = []
-    for index, cfg in enumerate(configs):
-        init_fn, apply_fn = mlp(width=cfg["width"], hidden_layers=cfg["hidden_layers"], activation=cfg["activation"],
-                                W_std=cfg["W_std"], b_std=cfg["b_std"])
-        params = init_fn(jax.random.PRNGKey(seed + index), 1)
-        half = 0.5 * cfg["interval"] * hubble_length
-        x = jnp.linspace(-half, half, n_points)[:, None]
-        for loss in losses:
-            run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps,
-                                 record_every=record_every, on_divergence="report")
-            comparison = None
-            if not run.diverged:
-                comparison = compare_mean_field(run.ntk_initial, run.f, run.steps, eta=eta, beta=beta, loss=loss)
-            rows.append(dict(cfg, loss=loss, comparison=comparison, diverged=run.diverged))
-    return rows

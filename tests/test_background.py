@@ -1,5 +1,7 @@
 """The homogeneous FLRW background solver (cosmology.solve_background, eqs. 6-8)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -116,3 +118,9 @@ def test_mean_field_exact_when_uniform_mode_leads():
     for name in ("lambda1/N", "mean Theta"):
         assert np.max(np.abs(cmp.predictions[name] - cmp.observed_mean)) < 1e-8
     assert np.max(np.abs(cmp.eq15 - cmp.observed_projection)) < 1e-8
+    # the JSON form the scans store keeps every array and number exactly
+    back = dynamics.MeanFieldComparison.from_dict(json.loads(json.dumps(cmp.to_dict())))
+    for name in ("lambda1/N", "mean Theta", "linearized"):
+        assert back.end_error(name) == cmp.end_error(name)
+    assert back.couplings == cmp.couplings and back.uniform_overlap == cmp.uniform_overlap
+    np.testing.assert_array_equal(back.eq15, cmp.eq15)

@@ -8,6 +8,7 @@ batched kernels, ``dynamics.predict_homogeneous``/``iterate_linearized`` for the
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -195,3 +196,23 @@ def test_sharded_configs_match_unsharded():
     # device sharded, which changes the BLAS blocking, so the last bit may differ
     assert lines["dense"][1] == "True"
     assert float(lines["lowrank"][0]) < 1e-14
+
+
+def test_fig5_record_carries_the_mean_field_comparison():
+    """Appendix B (Fig. 6) reads the mean-field comparison from the stored Fig. 5 record; it must equal
+    the comparison of an independent train_momentum run of the same network."""
+    c = scans._cfg(5, width=16, hidden_layers=1, activation="erf", W_std=1.0, b_std=0.05, interval=1.0,
+                   eta=0.1111, beta=0.0, n_points=8, m=0.2, f0=1.0, n=2, seed=0, steps=100, record_every=10)
+    (rec,) = scans.compute(5, [c])
+    assert rec["diverged"] is False
+    stored = dynamics.MeanFieldComparison.from_dict(json.loads(json.dumps(rec["mean_field"])))
+    arch = engine.Arch(16, 1, "erf")
+    _, apply_fn = arch.mlp(1.0, 0.05)
+    loss = PolynomialLoss(0.2, 1.0, 2)
+    run = train.train_momentum(apply_fn, engine.raw_params(arch, 0), scans.inputs_1d(1.0, 0.1111, 0.0, 8),
+                               eta=0.1111, beta=0.0, loss=loss, steps=100, record_every=10)
+    ref = dynamics.compare_mean_field(run.ntk_initial, run.f, run.steps, eta=0.1111, beta=0.0, loss=loss)
+    assert stored.excursion > 0
+    for name in ("lambda1/N", "mean Theta", "mean diag Theta", "linearized"):
+        assert stored.end_error(name) == pytest.approx(ref.end_error(name), rel=1e-6, abs=1e-12)
+    assert stored.uniform_overlap == pytest.approx(ref.uniform_overlap, rel=1e-9)

@@ -15,7 +15,7 @@ def friction_sign(runs):
             ``damped``, ``antidamped`` (eq. 15 with either sign), ``rate`` (fitted growth rate per
             step of antidamped - damped) and ``rate_exact`` (the root of the characteristic polynomial).
     """
-    fig, (ax_f, ax_g) = new_figure(ncols=2, width=11.0, height=4.0)
+    fig, (ax_f, ax_g) = new_figure(nrows=2, width=7.0, height=7.4, sharex=True)
     for k, r in enumerate(runs):
         c = f"C{k}"
         s = np.asarray(r["steps"])
@@ -28,7 +28,6 @@ def friction_sign(runs):
         ax_g.semilogy(s[1:], gap[1:], "-", color=c,
                       label=rf"$\beta={r['beta']:g}$: fitted rate {r['rate']:.4f}/step, root {r['rate_exact']:.4f}")
     ax_f.set_yscale("symlog", linthresh=1e-3)
-    ax_f.set_xlabel("step $i$")
     ax_f.set_ylabel(r"$\bar f(i) - \bar f(0)$")
     ax_f.legend(fontsize=7.5, loc="upper left")
     ax_g.set_xlabel("step $i$")
@@ -46,22 +45,22 @@ def mean_field_errors(rows, *, loss):
     """Predicted minus actual mean evolution for the two couplings, one line per network.
 
     Args:
-        rows: output of :func:`nncosmo_helpers.dynamics.mean_field_scan` (non-diverged).
+        rows: output of :func:`nncosmo_helpers.scans.mean_field_rows` (diverged rows are skipped).
         loss: only rows with this loss are drawn.
     """
-    fig, axes = new_figure(ncols=2, width=11.5, height=4.2, sharey=True)
+    fig, axes = new_figure(nrows=2, width=7.0, height=6.6, sharex=True, sharey=True)
     picked = [r for r in rows if r["comparison"] is not None and r["loss"] == loss]
     for ax, name, title in ((axes[0], "lambda1/N", r"eq. 15: $\lambda_1/N$"),
                             (axes[1], "mean Theta", r"eq. 7 with $\bar\Theta = \frac{1}{N^2}\sum_{ij}\Theta_{ij}$")):
         for k, r in enumerate(picked):
             c = r["comparison"]
             ls = "-" if r["interval"] >= 1.0 else "--"
-            ax.plot(c.steps, (c.predictions[name] - c.observed_mean) / c.excursion, ls, color=f"C{k}", label=_label(r))
+            ax.plot(c.steps, (c.predictions[name] - c.observed_mean) / c.excursion, ls, color=f"C{k % 10}", label=_label(r))
         ax.set_yscale("symlog", linthresh=1e-3)
-        ax.set_xlabel("step $i$")
+        ax.set_ylabel(r"$(\langle f\rangle_{\rm pred} - \langle f\rangle)\,/\,|\Delta\langle f\rangle|$")
         ax.set_title(title, fontsize=10)
-    axes[0].set_ylabel(r"$(\langle f\rangle_{\rm pred} - \langle f\rangle)\,/\,|\Delta\langle f\rangle|$")
-    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    axes[1].set_xlabel("step $i$")
+    axes[1].legend(fontsize=7.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     return finish(fig)
 
 
@@ -71,7 +70,7 @@ def mean_field_scatter(rows):
     Left: |prediction(T) - <f>(T)| against |<f>(T) - <f>(0)| for lambda1/N and mean Theta.
     Right: the same errors relative to the evolution, against 1 - |v_1 . u|.
     """
-    fig, (ax_s, ax_o) = new_figure(ncols=2, width=11.0, height=4.2)
+    fig, (ax_s, ax_o) = new_figure(ncols=2, width=7.4, height=3.6)
     ok = [r["comparison"] for r in rows if r["comparison"] is not None]
     exc = np.array([c.excursion for c in ok])
     mis = np.array([max(1.0 - c.uniform_overlap, 1e-7) for c in ok])
@@ -82,10 +81,10 @@ def mean_field_scatter(rows):
         ax_o.loglog(mis, err / exc, marker, mfc="none", color=color, label=label)
     lo, hi = exc.min() / 2, exc.max() * 2
     ax_s.loglog([lo, hi], [lo, hi], "k:", lw=0.9, label="error = evolution")
-    ax_s.set_xlabel(r"actual mean evolution $|\langle f\rangle(T) - \langle f\rangle(0)|$")
+    ax_s.set_xlabel(r"actual evolution $|\langle f\rangle(T) - \langle f\rangle(0)|$")
     ax_s.set_ylabel(r"$|\langle f\rangle_{\rm pred}(T) - \langle f\rangle(T)|$")
-    ax_s.legend(fontsize=8, loc="upper left")
-    ax_o.set_xlabel(r"$1 - |v_1\cdot u|$ (leading eigenvector vs uniform mode; floored at $10^{-7}$)")
+    ax_s.legend(fontsize=7, loc="upper left")
+    ax_o.set_xlabel(r"$1 - |v_1\cdot u|$")
     ax_o.set_ylabel("error / evolution")
-    ax_o.legend(fontsize=8, loc="upper left")
+    ax_o.legend(fontsize=7, loc="upper left")
     return finish(fig)

@@ -40,8 +40,9 @@ from ..results import ResultStore
 from ..train import stability_ratio
 from .engine import Arch, config_sharding, ntk_batched, raw_params, train_momentum_batched
 
-#: Bump when a compute function changes what it stores: old results then no longer match.
-SCAN_VERSION = 1
+#: Per figure: bump when a compute function changes what it stores; old results then no longer match.
+#: (Fig. 5 version 2 added the mean-field comparison of Appendix B, ``mean_field``.)
+SCAN_VERSIONS = {1: 1, 2: 1, 3: 1, 4: 1, 5: 2}
 FIGS = (1, 2, 3, 4, 5)
 STEPS = 1000
 
@@ -70,7 +71,7 @@ PAPER_SUBSETS = {
 
 
 def _cfg(fig, **kw):
-    return {"fig": fig, "scan_version": SCAN_VERSION, **kw}
+    return {"fig": fig, "scan_version": SCAN_VERSIONS[fig], **kw}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -386,7 +387,9 @@ def compute_fig5(configs, *, sharding=None):
                  mean_actual=fbar.tolist(), mean_pred=np.asarray(fbar_p).tolist(), mean_plain=f.mean(axis=1).tolist(),
                  modes_actual_start=dtil[0].tolist(), modes_actual_end=dtil[-1].tolist(),
                  modes_pred_end=np.asarray(dtil_p[-1]).tolist(), f_end=f[-1].tolist(),
-                 lambda1_over_N_final=float(lam_final[0] / N), alpha_mean_final=float(k1.mean()))
+                 lambda1_over_N_final=float(lam_final[0] / N), alpha_mean_final=float(k1.mean()),
+                 mean_field=dynamics.compare_mean_field(k0, f, rows_steps, eta=c["eta"], beta=c["beta"],
+                                                        loss=loss).to_dict())
         out.append(r)
     return out
 
@@ -483,19 +486,22 @@ def load_or_compute(fig: int, profile: str | None = None, results_dir_=None):
     return configs, compute(fig, configs), "quick"
 
 
-def fig5_mean_alpha_inputs(profile: str | None = None, results_dir_=None):
-    """What the appendix (Fig. 6, mean field from the mean alpha vs lambda_1/N) needs from Fig. 5.
+def mean_field_rows(profile: str | None = None, results_dir_=None):
+    """The Fig. 5 runs as Appendix B (Fig. 6) compares them: mean-field predictions against the network.
 
-    Returns ``(records, profile_used)``; each record holds the configuration (eta, beta, loss,
-    architecture), ``steps``, the actual mean field ``mean_actual`` (projection on v_1, eq. 14) and
-    ``mean_plain`` (average over points), its eq. 15 prediction ``mean_pred`` (with lambda_1/N),
-    ``lambda1_over_N``, ``alpha_mean`` (mean of all NTK entries: u^T Theta u / N for the uniform
-    vector u) and ``alpha_diag_mean``. Diverged runs are left out.
+    Returns ``(rows, profile_used)`` (see :func:`load_or_compute`). Each row holds the configuration
+    (``hidden_layers, activation, W_std, b_std, width, interval``), ``loss`` (a PolynomialLoss),
+    ``diverged`` and ``comparison``: a :class:`~nncosmo_helpers.dynamics.MeanFieldComparison` of the
+    network's mean output with eq. 7 for each homogeneous coupling (lambda_1/N, i.e. eq. 15; the mean
+    NTK; the mean diagonal), eq. 15 in its own variable, and the frozen-kernel eq. 9; ``None`` for a
+    diverged run.
     """
     configs, results, used = load_or_compute(5, profile, results_dir_)
-    keys = ("steps", "mean_actual", "mean_plain", "mean_pred", "lambda1_over_N", "alpha_mean", "alpha_diag_mean", "f_init")
-    recs = [{"config": c, **{k: r[k] for k in keys}} for c, r in zip(configs, results) if not r["diverged"]]
-    return recs, used
+    keys = ("hidden_layers", "activation", "W_std", "b_std", "width", "interval", "eta", "beta")
+    rows = [{**{k: c[k] for k in keys}, "loss": _loss(c), "diverged": bool(r["diverged"]),
+             "comparison": None if r["diverged"] else dynamics.MeanFieldComparison.from_dict(r["mean_field"])}
+            for c, r in zip(configs, results)]
+    return rows, used
 
 
 # ------------------------------------------------------------------------------------------------
@@ -763,8 +769,8 @@ def timed_run(figs=FIGS, profile: str | None = None, results_dir_=None, shard=No
 
 
 __all__ = [
-    "FIGS", "LOSSES", "ETA_BETA", "PAPER_SUBSETS", "grid", "inputs_1d", "eta_max", "COMPUTE", "run", "load",
-    "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "fig5_mean_alpha_inputs", "fig3_deviations", "fig5_errors",
+    "FIGS", "SCAN_VERSIONS", "LOSSES", "ETA_BETA", "PAPER_SUBSETS", "grid", "inputs_1d", "eta_max", "COMPUTE", "run", "load",
+    "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "mean_field_rows", "fig3_deviations", "fig5_errors",
     "table", "timed_run", "train_momentum_batched", "ntk_batched", "fig1_summary", "fig3_panels", "fig3_summary",
     "fig4_panels", "fig4_summary", "fig5_summary", "fig5_plot_data", "predict_homogeneous_batched",
     "iterate_homogeneous_batched",
