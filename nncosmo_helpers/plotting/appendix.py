@@ -15,7 +15,7 @@ def friction_sign(runs):
             ``damped``, ``antidamped`` (eq. 15 with either sign), ``rate`` (fitted growth rate per
             step of antidamped - damped) and ``rate_exact`` (the root of the characteristic polynomial).
     """
-    fig, (ax_f, ax_g) = new_figure(nrows=2, width=7.0, height=7.4, sharex=True)
+    fig, (ax_f, ax_g) = new_figure(ncols=2, width=7.4, height=4.8)
     for k, r in enumerate(runs):
         c = f"C{k}"
         s = np.asarray(r["steps"])
@@ -26,13 +26,14 @@ def friction_sign(runs):
         ax_f.plot(s, np.asarray(r["antidamped"]) - ref, "--", color=c, lw=1.2, label=r"eq. 15 as printed, $+\tilde\beta$")
         gap = np.abs(np.asarray(r["antidamped"]) - np.asarray(r["damped"]))
         ax_g.semilogy(s[1:], gap[1:], "-", color=c,
-                      label=rf"$\beta={r['beta']:g}$: fitted rate {r['rate']:.4f}/step, root {r['rate_exact']:.4f}")
+                      label=rf"$\beta={r['beta']:g}$: fitted rate {r['rate']:.4f}/step," + f"\nroot {r['rate_exact']:.4f}")
     ax_f.set_yscale("symlog", linthresh=1e-3)
+    ax_f.set_xlabel("step $i$")
     ax_f.set_ylabel(r"$\bar f(i) - \bar f(0)$")
-    ax_f.legend(fontsize=7.5, loc="upper left")
+    ax_f.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     ax_g.set_xlabel("step $i$")
     ax_g.set_ylabel(r"$|\bar f_{+\tilde\beta} - \bar f_{-\tilde\beta}|$")
-    ax_g.legend(fontsize=8, loc="lower right")
+    ax_g.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     return finish(fig)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from . import COLORS, finish, new_figure
+from . import COLORS, finish, new_figure, use_style
 
 
 def fixed_vs_self_consistent(pairs, eps_scan, dev_scan, *, asymptote):
@@ -18,7 +19,9 @@ def fixed_vs_self_consistent(pairs, eps_scan, dev_scan, *, asymptote):
             excursion) against eps.
         asymptote: the small-eps slope c in dev = c * eps.
     """
-    fig, (ax_x, ax_h, ax_d) = new_figure(ncols=3, width=13.0, height=3.9)
+    use_style()
+    fig, ax = plt.subplot_mosaic([["x", "x"], ["h", "d"]], figsize=(7.2, 7.0))
+    ax_x, ax_h, ax_d = ax["x"], ax["h"], ax["d"]
     for k, p in enumerate(pairs):
         c = f"C{k}"
         lab = rf"$\epsilon={p['eps']:.3g}$"
@@ -28,16 +31,16 @@ def fixed_vs_self_consistent(pairs, eps_scan, dev_scan, *, asymptote):
         ax_h.axhline(np.sqrt(1.0 + p["eps"]) - 1.0, color=c, lw=0.8, ls=":")
     ax_x.set_xlabel(r"relaxation time $\tau = \eta\alpha\mathcal{L}''\, i/(1-\beta)$")
     ax_x.set_ylabel(r"$(\phi-\phi_0)/(f_0-\phi_0)$")
-    ax_x.legend(fontsize=7.5, loc="lower right")
+    ax_x.legend(fontsize=7.5, loc="lower right", ncols=2)
     ax_h.set_xlabel(r"$\tau$")
     ax_h.set_ylabel(r"$H/H_0 - 1$ (self-consistent)")
     ax_h.set_title(r"dotted: bound $\sqrt{1+\epsilon}-1$", fontsize=9)
     ax_d.loglog(eps_scan, dev_scan, "o-", color=COLORS["prediction"], label="numerical (full relaxation)")
     ee = np.geomspace(min(eps_scan), max(eps_scan), 50)
-    ax_d.loglog(ee, asymptote * ee, "k--", lw=1.0, label=r"$\epsilon/(6\sqrt{3})$ (small-$\epsilon$ limit)")
+    ax_d.loglog(ee, asymptote * ee, "k--", lw=1.0, label=r"$\epsilon/(6\sqrt{3})$ (small $\epsilon$)")
     ax_d.set_xlabel(r"$\epsilon = \alpha\mathcal{L}(\phi_0)/V_0 = \eta/\eta_{\max}$")
     ax_d.set_ylabel(r"$\max_t|\phi_{H_0}-\phi_{\rm sc}|\,/\,|f_0-\phi_0|$")
-    ax_d.legend(loc="upper left")
+    ax_d.legend(loc="upper left", fontsize=8)
     return finish(fig)
 
 
@@ -47,9 +50,13 @@ def network_overlays(runs):
     Args:
         runs: list of :class:`~nncosmo_helpers.cosmology.BackgroundComparison` (one loss).
     """
-    ncols = len(runs)
-    fig, axes = new_figure(ncols=ncols, width=3.3 * ncols, height=3.5, squeeze=False)
-    for ax, r in zip(axes[0], runs):
+    n = len(runs)
+    ncols = n if n <= 2 else (2 if n == 4 else 3)
+    nrows = -(-n // ncols)
+    fig, axes = new_figure(ncols=ncols, nrows=nrows, width=2.45 * ncols, height=2.9 * nrows, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, r in zip(axes.flat, runs):
         s = r.fixed.steps
         ax.plot(s, r.f_net, "o", ms=3.0, color=COLORS["network"], label="network")
         ax.plot(s, r.fixed.phi, "-", color=COLORS["prediction"], label=r"$3H^2=V_0$ (eq. 7)")
@@ -57,7 +64,8 @@ def network_overlays(runs):
         fl = r.fixed.flrw
         ax.set_title(rf"$\eta={fl.eta:g},\ \beta={fl.beta:g},\ \epsilon={r.epsilon:.2g}$", fontsize=9.5)
         ax.set_xlabel("step $i$")
-    axes[0][0].set_ylabel(r"$f$ / $\phi$")
+    for row in axes:
+        row[0].set_ylabel(r"$f$ / $\phi$")
     axes[0][0].legend(loc="lower right", fontsize=8)
     return finish(fig)
 
@@ -70,7 +78,7 @@ def deviations_vs_epsilon(runs, scan_runs, *, eta_stab_over_max=None):
         scan_runs: BackgroundComparison objects of one network and loss with eta swept across eta_max.
         eta_stab_over_max: if given, eta_stab/eta_max of the scan (drawn as a vertical line).
     """
-    fig, (ax_a, ax_b) = new_figure(ncols=2, width=11.0, height=4.0)
+    fig, (ax_a, ax_b) = new_figure(nrows=2, width=6.8, height=7.6)
     for ax, group, title in ((ax_a, runs, "paper's $(\\eta,\\beta)$ pairs and losses"),
                              (ax_b, scan_runs, r"one network and loss, $\eta$ swept")):
         eps = np.array([r.epsilon for r in group])
@@ -82,11 +90,11 @@ def deviations_vs_epsilon(runs, scan_runs, *, eta_stab_over_max=None):
         ax.loglog(eps[order], [group[i].deviation_backgrounds for i in order], "x", color=COLORS["prediction"],
                   label="fixed vs self-consistent")
         ax.axvline(1.0, color="0.4", lw=0.9, ls=":")
+        ax.set_ylabel(r"$\max_{i\leq 1000}|\,\cdot\,|\,/\,|\phi_{H_0}(T)-f_{\rm init}|$")
         ax.set_xlabel(r"$\epsilon = \alpha\mathcal{L}(f_{\rm init})/V_0 = \eta/\eta_{\max}$")
         ax.set_title(title, fontsize=10)
     if eta_stab_over_max is not None:
         ax_b.axvline(eta_stab_over_max, color="k", lw=1.0, ls="-.", label=r"$\eta_{\rm stab}$")
-    ax_a.set_ylabel(r"$\max_{i\leq 1000}|\,\cdot\,|\,/\,|\phi_{H_0}(T)-f_{\rm init}|$")
     ax_a.legend(loc="upper left", fontsize=8)
     ax_b.legend(loc="upper left", fontsize=8)
     return finish(fig)

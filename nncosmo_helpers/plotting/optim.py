@@ -142,11 +142,11 @@ def benchmark_bars(results, metric, *, ylabel, title=None, ax=None):
     return finish(fig) if own else ax
 
 
-def benchmarks_figure(poly, digits, *, ncols=3):
+def benchmarks_figure(poly, digits, *, ncols=2):
     """Polynomial losses (log10 final loss, one panel per loss) and digits (test loss, test accuracy)."""
     n = len(poly) + 2
     nrows = -(-n // ncols)
-    fig, axes = new_figure(ncols, nrows, width=3.4 * ncols, height=3.3 * nrows)
+    fig, axes = new_figure(ncols, nrows, width=3.6 * ncols, height=3.1 * nrows)
     axes = np.atleast_1d(axes).ravel()
     for ax, (label, res) in zip(axes, poly.items()):
         benchmark_bars(res, "log10_loss", ylabel=r"$\log_{10}\mathcal{L}$ at the end", title=label, ax=ax)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import matplotlib.colors as mcolors
 import matplotlib.lines as mlines
+import matplotlib.pyplot as plt
 import numpy as np
 
-from . import COLORS, finish, new_figure
+from . import COLORS, finish, new_figure, use_style
 
 W_COLORS = {1.0: "#1f77b4", 0.1: "#ff7f0e"}  # as the paper: W_std 1 blue, 0.1 orange
 B_ALPHA = {0.001: 0.3, 0.005: 0.45, 0.01: 0.6, 0.05: 0.8, 0.5: 1.0}  # visibility grows with b_std
@@ -110,7 +111,9 @@ def homogeneous_deviations(panels):
     deviation = 1e-3 movement (one step of 1000). Diverged runs (``diverged_move``: distance moved
     before the divergence, clipped to the panel) are black crosses on the top edge.
     """
-    fig, axes = new_figure(ncols=len(panels), width=10.5, height=4.3, sharey=True)
+    fig, axes = new_figure(nrows=len(panels), width=7.0, height=3.6 * len(panels), sharey=True,
+                           squeeze=False)
+    axes = axes[:, 0]
     all_da = np.concatenate([np.asarray(p["dalpha"]) for p in panels])
     lim = max(np.nanmax(np.abs(all_da)), 1e-8)
     norm = mcolors.SymLogNorm(linthresh=1e-6, vmin=-lim, vmax=lim, base=10)
@@ -131,7 +134,7 @@ def homogeneous_deviations(panels):
             ax.legend(loc="lower right", fontsize=8)
         ax.set_title(f"{p['title']}  ({p['n_diverged']} diverged)")
         ax.set_xlabel(r"$|f_{\rm end} - f_{\rm init}|$")
-    np.atleast_1d(axes)[0].set_ylabel(r"$|f_{\rm pred} - f_{\rm end}|$ (eq. 7, $\alpha(0)$)")
+        ax.set_ylabel(r"$|f_{\rm pred} - f_{\rm end}|$ (eq. 7, $\alpha(0)$)")
     cb = fig.colorbar(sc, ax=axes, shrink=0.9)
     cb.set_label(r"$\alpha(t_{\max}) - \alpha(0)$")
     return finish(fig)
@@ -168,7 +171,9 @@ def mean_and_modes(examples, scatter, hist):
         hist: dict of arrays ``start``, ``end_actual``, ``end_pred`` (|delta_i|, all modes of all
             configurations) and ``mean`` (|f_bar| at the end of every configuration).
     """
-    fig, (ax_t, ax_s, ax_h) = new_figure(ncols=3, width=13.0, height=4.0)
+    use_style()
+    fig, ax = plt.subplot_mosaic([["t", "t"], ["s", "h"]], figsize=(7.4, 7.2))
+    ax_t, ax_s, ax_h = ax["t"], ax["s"], ax["h"]
     for k, e in enumerate(examples):
         ax_t.plot(e["steps"], e["actual"], color=f"C{k}", lw=2.4, alpha=0.7, label=e["label"])
         ax_t.plot(e["steps"], e["pred"], color="k", lw=0.9, ls="--")

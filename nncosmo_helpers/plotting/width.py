@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
 import numpy as np
 
-from . import COLORS, finish, new_figure
+from . import COLORS, finish, new_figure, use_style
 
 
 def _width_ticks(ax, widths):
@@ -87,7 +88,9 @@ def precision_maps(etas, betas, dev64, dev32, lost, eta_onset):
 
     ``dev64``, ``dev32``, ``lost``: arrays (len(betas), len(etas)); ``eta_onset``: per beta.
     """
-    fig, axes = new_figure(3, width=13.0, height=3.9)
+    use_style()
+    fig, mosaic = plt.subplot_mosaic([["a", "b"], ["c", "c"]], figsize=(7.4, 7.4))
+    axes = [mosaic["a"], mosaic["b"], mosaic["c"]]
     vmin = max(min(np.nanmin(dev64), np.nanmin(dev32)), 1e-6)
     vmax = max(np.nanmax(dev64), np.nanmax(dev32))
     norm = mpl.colors.LogNorm(vmin, vmax)
@@ -103,7 +106,7 @@ def precision_maps(etas, betas, dev64, dev32, lost, eta_onset):
         ax.set_title(title)
         ax.plot(np.log10(eta_onset), range(len(betas)), "c|", ms=14, mew=2)
         ax.grid(False)
-    fig.colorbar(im, ax=axes[:2], label=r"$|f_{\rm pred}-f|\,/\,|f_{\rm pred}-f_{\rm init}|$ at $t_{\max}$")
+    fig.colorbar(im, ax=axes[:2], shrink=0.95, label=r"$|f_{\rm pred}-f|\,/\,|f_{\rm pred}-f_{\rm init}|$ at $t_{\max}$")
     ax = axes[2]
     for k, b in enumerate(betas):
         ax.loglog(etas, dev32[k], "o", color=f"C{k}", label=fr"float32, $\beta={b:g}$")
