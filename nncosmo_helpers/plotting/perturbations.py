@@ -10,6 +10,10 @@ from . import COLORS, finish, new_figure
 def table(headers, rows):
     """An HTML table (``IPython.display.HTML``) from a header list and rows of cell strings.
 
+    A row given as a single string is a group heading spanning all columns (e.g. the network of
+    the rows below it), which saves a wide label column. Cells are set a little smaller and tighter
+    than the theme's default so that tables of many numeric columns fit the text column.
+
     HTML rather than Markdown because the book renders notebook Markdown outputs as CommonMark,
     which has no tables.
     """
@@ -17,9 +21,15 @@ def table(headers, rows):
 
     from IPython.display import HTML
 
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return HTML(f'<table class="table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    cell = 'style="padding: 0.25rem 0.45rem"'
+    head = "".join(f"<th {cell}>{escape(str(h))}</th>" for h in headers)
+    body = "".join(
+        f'<tr><th colspan="{len(headers)}" {cell}>{escape(row)}</th></tr>' if isinstance(row, str)
+        else "<tr>" + "".join(f"<td {cell}>{escape(str(c))}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return HTML(f'<table class="table" style="font-size: 0.9em"><thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")
 
 
 def spectra(panels, *, n_show=10, noise_floor=1e-13):
@@ -32,7 +42,7 @@ def spectra(panels, *, n_show=10, noise_floor=1e-13):
         noise_floor: ratios below this are rounding noise of a float64 eigensolver and not drawn.
     """
     ncols = len(panels)
-    fig, axes = new_figure(ncols=ncols, width=5.6 * ncols, height=4.2, squeeze=False, sharey=True)
+    fig, axes = new_figure(ncols=ncols, width=min(3.7 * ncols, 7.4), height=4.6, squeeze=False, sharey=True)
     i = np.arange(1, n_show + 1)
     for ax, (title, cases) in zip(axes[0], panels):
         for k, (label, lam_inf, lam_emp) in enumerate(cases):
@@ -45,8 +55,9 @@ def spectra(panels, *, n_show=10, noise_floor=1e-13):
         ax.set_xlabel("mode index $i$")
         ax.set_xticks(i)
     axes[0][0].set_ylabel(r"$\lambda_i/\lambda_1$")
-    axes[0][-1].legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                       title="lines: infinite width\ncircles: empirical", title_fontsize=7.5)
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7.5, loc="outside lower center", ncols=4,
+               title="lines: infinite width, circles: empirical", title_fontsize=7.5)
     return finish(fig)
 
 
@@ -105,7 +116,7 @@ def mean_and_modes(comparisons, labels, f0):
         labels: one label per comparison.
         f0: the minimum of the loss.
     """
-    fig, (ax_m, ax_d) = new_figure(ncols=2, width=12.0, height=4.2)
+    fig, (ax_m, ax_d) = new_figure(nrows=2, width=7.0, height=7.8)
     for k, (c, label) in enumerate(zip(comparisons, labels)):
         col = f"C{k}"
         f_start = c.mean_observed[0]
@@ -170,7 +181,7 @@ def mode_evolution(t_field, field_modes, field_labels, t_nn, nn_observed, nn_pre
     Right: network modes delta_i(t)/delta_i(0) over the whole training (network: markers, eq. 16: lines,
     ``nn_reference`` if given: dashed, e.g. the frozen-kernel eq. 9).
     """
-    fig, (ax_f, ax_n) = new_figure(ncols=2, width=12.0, height=4.0)
+    fig, (ax_f, ax_n) = new_figure(nrows=2, width=7.0, height=7.4)
     for k, label in enumerate(field_labels):
         ax_f.plot(t_field, field_modes[:, k], color=f"C{k}", label=label)
     ax_f.set_xlabel(r"$t\,H$ (Hubble times)")
