@@ -87,30 +87,8 @@ def momentum_sgd(eta, beta) -> optax.GradientTransformation:
 
 
 def _train_impl(apply_fn, steps, record_every, params, x, eta, beta, loss):
-    opt = momentum_sgd(eta, beta)
-    opt_state = opt.init(params)
-
-    def loss_and_f(p):
-        f = apply_fn(p, x)[:, 0]
-        return loss.dataset(f), f
-
-    grad_fn = jax.value_and_grad(loss_and_f, has_aux=True)
-
-    def one_step(carry, _):
-        p, s = carry
-        (value, f), g = grad_fn(p)
-        updates, s = opt.update(g, s, p)
-        return (optax.apply_updates(p, updates), s), (f, value)
-
-    def block(carry, _):
-        carry, (fs, values) = jax.lax.scan(one_step, carry, None, length=record_every)
-        return carry, (fs[0], values[0])
-
-    (p, _), (fs, values) = jax.lax.scan(block, (params, opt_state), None, length=steps // record_every)
-    f_last = apply_fn(p, x)[:, 0]
-    fs = jnp.concatenate([fs, f_last[None]], axis=0)
-    values = jnp.concatenate([values, loss.dataset(f_last)[None]])
-    return fs, values, p
+    # eq. 2 is optax.sgd(eta, momentum=beta): the generic optax loop with that optimiser
+    return optax_trajectory(apply_fn, momentum_sgd, steps, record_every, params, x, {"eta": eta, "beta": beta}, loss)
 
 
 _train = jax.jit(_train_impl, static_argnums=(0, 1, 2))

@@ -19,6 +19,7 @@ Quick profile; about 90 s on two busy cores, nearly all of it the chapter's own 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -34,7 +35,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -42,28 +42,12 @@ MARK = "# NBVAL_CHECK_OUTPUT"
 CELL_TIMEOUT = 600  # s; the quick profile runs a whole chapter in about a minute
 
 
-def _is_notebook(md: Path) -> bool:
-    text = md.read_text()
-    return text.startswith("---") and "jupytext" in text.split("\n---", 1)[0]
-
-
 def _toc_chapters() -> list[Path]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc.get("parts", []))
-    paths = [ROOT / (f if f.endswith(".md") else f + ".md") for f in files]
-    return [p for p in paths if p.exists() and _is_notebook(p)]
+    """The notebook chapters of _toc.yml, as tools/nbval_chapters.py (the nbval harness) lists them."""
+    spec = importlib.util.spec_from_file_location("nbval_chapters", ROOT / "tools" / "nbval_chapters.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return [p for p in tool.toc_chapters() if tool.is_notebook(p)]
 
 
 #: The chapter run by default: one of the quickest (about a minute in the quick profile).
