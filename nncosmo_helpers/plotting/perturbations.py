@@ -141,7 +141,7 @@ def mean_and_modes(comparisons, labels, f0):
     ax_d.set_xlabel("mode index $i$")
     ax_d.set_ylabel(r"$|\Delta\tilde{\delta f}_i|\,/\,(\sqrt{N}\,|\Delta\bar f|)$")
     ax_d.set_xticks(np.arange(2, comparisons[0].modes_observed.shape[1] + 2))
-    ax_d.legend(fontsize=7, loc="upper right", ncols=2)
+    ax_d.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3)
     return finish(fig)
 
 

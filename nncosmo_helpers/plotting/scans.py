@@ -202,5 +202,6 @@ def mean_and_modes(examples, scatter, hist):
     ax_h.set_xscale("log")
     ax_h.set_xlabel(r"mode amplitude $|\delta\tilde f_i|$")
     ax_h.set_ylabel("count")
-    ax_h.legend(fontsize=7)
+    ax_h.set_ylim(0, 1.45 * ax_h.get_ylim()[1])  # headroom for the legend above the bars
+    ax_h.legend(fontsize=7, loc="upper left", ncols=2)
     return finish(fig)
