@@ -203,5 +203,6 @@ def mean_and_modes(examples, scatter, hist):
     ax_h.set_xlabel(r"mode amplitude $|\delta\tilde f_i|$")
     ax_h.set_ylabel("count")
     ax_h.set_ylim(0, 1.45 * ax_h.get_ylim()[1])  # headroom for the legend above the bars
-    ax_h.legend(fontsize=7, loc="upper left", ncols=2)
+    # an opaque legend box, so the red |f_end| lines do not run through its entries
+    ax_h.legend(fontsize=7, loc="upper left", ncols=2, frameon=True, framealpha=1.0, edgecolor="0.8")
     return finish(fig)
