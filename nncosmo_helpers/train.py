@@ -139,17 +139,9 @@ def train_momentum(
     """
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    if not isinstance(loss, PolynomialLoss):
-        raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(loss).__name__}")
-    steps = _validate.integer("steps", steps, low=0)
-    record_every = _validate.integer("record_every", record_every, low=1)
-    if steps % record_every:
-        raise ValueError(f"record_every must divide steps; got steps={steps}, record_every={record_every}")
+    steps, record_every, x = _check_training_args(loss, steps, record_every, x)
     if on_divergence not in ("raise", "report"):
         raise ValueError(f"on_divergence must be 'raise' or 'report', got {on_divergence!r}")
-    x = jnp.asarray(_validate.finite_array("x", x))
-    if x.ndim != 2:
-        raise ValueError(f"x must have shape (N, input_dim), got {x.shape}")
     f_check = apply_fn(params, x)  # validates the input shape against the network
     if f_check.ndim != 2 or f_check.shape[1] != 1:
         raise ValueError(f"apply_fn must return shape (N, 1), got {f_check.shape}")
@@ -238,14 +230,15 @@ def _optax_batch_impl(apply_fn, optimizer, steps, record_every, params, x, hyper
 _optax_batch = jax.jit(_optax_batch_impl, static_argnums=(0, 1, 2, 3))
 
 
-def _check_optax_args(loss, steps, record_every, x):
+def _check_training_args(loss, steps, record_every, x):
+    """Shared argument checks of the training entry points; returns (steps, record_every, x)."""
     if not isinstance(loss, PolynomialLoss):
         raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(loss).__name__}")
     steps = _validate.integer("steps", steps, low=0)
     record_every = _validate.integer("record_every", record_every, low=1)
     if steps % record_every:
         raise ValueError(f"record_every must divide steps; got steps={steps}, record_every={record_every}")
-    x = jnp.asarray(x)
+    x = jnp.asarray(_validate.finite_array("x", x))
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, input_dim), got {x.shape}")
     return steps, record_every, x
@@ -263,7 +256,7 @@ def train_optax(apply_fn, params, x, *, optimizer, hyperparams, loss, steps, rec
 
     Non-finite outputs are returned as they are (no divergence check); ``diverged`` flags them.
     """
-    steps, record_every, x = _check_optax_args(loss, steps, record_every, x)
+    steps, record_every, x = _check_training_args(loss, steps, record_every, x)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     x = x.astype(dtype)
     loss_d = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), loss)
@@ -285,7 +278,7 @@ def train_optax_batch(apply_fn, params, x, *, optimizer, hyperparams, loss, step
     (e.g. ``jax.vmap(init_fn, (0, None))(keys, d)`` for B seeds). Returns (f of shape
     (B, steps // record_every + 1, N), dataset loss of shape (B, steps // record_every + 1)).
     """
-    steps, record_every, x = _check_optax_args(loss, steps, record_every, x)
+    steps, record_every, x = _check_training_args(loss, steps, record_every, x)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     loss_d = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), loss)
     hp = {k: jnp.asarray(v, dtype) for k, v in hyperparams.items()}
