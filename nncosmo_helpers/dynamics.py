@@ -726,7 +726,7 @@ class MeanFieldComparison:
                    float(d["uniform_overlap"]))
 
 
-def compare_mean_field(kernel, f_observed, steps, *, eta, beta, loss) -> MeanFieldComparison:
+def compare_mean_field(kernel, f_observed, steps, *, eta, beta, loss, eq15=None) -> MeanFieldComparison:
     """Predict the mean evolution of an inhomogeneous network from its initial NTK (eqs. 7, 9, 15).
 
     Args:
@@ -734,6 +734,8 @@ def compare_mean_field(kernel, f_observed, steps, *, eta, beta, loss) -> MeanFie
         f_observed: (T, N) outputs of the trained network at ``steps`` (row 0 = initial outputs).
         steps: the step numbers of the rows.
         eta, beta, loss: the optimiser and the loss used in training.
+        eq15: the mean field of :func:`predict_mean_and_modes` for this kernel, ``f_observed[0]`` and
+            ``steps``, if the caller has already solved it (otherwise it is solved here).
     """
     f_obs = np.asarray(f_observed, dtype=float)
     k = _validate.kernel(kernel, n_points=f_obs.shape[1])
@@ -745,7 +747,11 @@ def compare_mean_field(kernel, f_observed, steps, *, eta, beta, loss) -> MeanFie
         name: np.asarray(predict_homogeneous(kappa, mean[0], eta=eta, beta=beta, loss=loss, steps=steps))
         for name, kappa in couplings.items()
     }
-    fbar, _ = predict_mean_and_modes(modes, f_obs[0], eta=eta, beta=beta, loss=loss, steps=steps)
+    if eq15 is None:
+        eq15, _ = predict_mean_and_modes(modes, f_obs[0], eta=eta, beta=beta, loss=loss, steps=steps)
+    fbar = np.asarray(eq15, dtype=float)
+    if fbar.shape != mean.shape:
+        raise ValueError(f"eq15 must have shape {mean.shape} (one value per row of f_observed), got {fbar.shape}")
     lin = np.asarray(predict_linearized(k, f_obs[0], eta=eta, beta=beta, loss=loss, steps=steps)).mean(axis=1)
-    return MeanFieldComparison(np.asarray(steps), mean, proj, couplings, preds, np.asarray(fbar), lin,
+    return MeanFieldComparison(np.asarray(steps), mean, proj, couplings, preds, fbar, lin,
                                modes.uniform_overlap())

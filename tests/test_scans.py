@@ -216,3 +216,4 @@ def test_fig5_record_carries_the_mean_field_comparison():
     for name in ("lambda1/N", "mean Theta", "mean diag Theta", "linearized"):
         assert stored.end_error(name) == pytest.approx(ref.end_error(name), rel=1e-6, abs=1e-12)
     assert stored.uniform_overlap == pytest.approx(ref.uniform_overlap, rel=1e-9)
+    assert stored.eq15_end_error == pytest.approx(ref.eq15_end_error, rel=1e-6, abs=1e-12)  # eq15 reused from fig 5

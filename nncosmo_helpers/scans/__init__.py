@@ -389,7 +389,7 @@ def compute_fig5(configs, *, sharding=None):
                  modes_pred_end=np.asarray(dtil_p[-1]).tolist(), f_end=f[-1].tolist(),
                  lambda1_over_N_final=float(lam_final[0] / N), alpha_mean_final=float(k1.mean()),
                  mean_field=dynamics.compare_mean_field(k0, f, rows_steps, eta=c["eta"], beta=c["beta"],
-                                                        loss=loss).to_dict())
+                                                        loss=loss, eq15=fbar_p).to_dict())
         out.append(r)
     return out
 
