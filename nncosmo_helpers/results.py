@@ -26,6 +26,8 @@ Guarantees:
   (``flock`` is advisory and may not work across machines on some network file systems; there the
   store still never corrupts, it may only compute a configuration twice.) The empty lock files stay
   in ``.locks/``; deleting that directory while no scan runs is safe.
+* **Provenance.** Every record names the host and process id that computed it (``"host"``,
+  ``"pid"``, see :func:`provenance`), next to ``package_version`` and ``jax_version``.
 * **No NaN.** Results are serialised with ``allow_nan=False``: a result containing NaN or inf is
   rejected with ``ValueError``. Diverged runs are stored as data, e.g.
   ``{"diverged": True, "divergence_step": k, ...}``.
@@ -48,11 +50,11 @@ import socket
 import uuid
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 
-from . import __version__, _validate
+from . import __version__
 
 try:  # POSIX only; without it the store still works, just without cross-process skipping
     import fcntl
@@ -114,6 +116,17 @@ def _fsync_dir(path: Path) -> None:
 
 def _host() -> str:
     return socket.gethostname().replace(".", "_") or "host"
+
+
+def provenance() -> dict:
+    """Who computed a result: ``{"host": <host name>, "pid": <process id>}``, stored at the top level
+    of every record (next to ``package_version``).
+
+    :meth:`ResultStore.save` runs in the process that computed the result (in-process scans and the
+    Dask tasks of :mod:`nncosmo_helpers.scans.distributed` alike), so these name the computing process.
+    (Hook: a hash of the package's code, when the store keys on one, belongs in this dict too.)
+    """
+    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -270,6 +283,7 @@ class ResultStore:
             "jax_version": _jax_version(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "sha256": _sha256(result_json),
+            **provenance(),
         }
         path = self.path(config)
         _write_atomic(path, json.dumps(record, sort_keys=True, indent=1, allow_nan=False) + "\n")
@@ -327,24 +341,12 @@ class ResultStore:
         return removed
 
     # -- scans -------------------------------------------------------------------------------------
-    def in_shard(self, config: dict, shard: tuple[int, int] | None) -> bool:
-        """Whether ``config`` belongs to ``shard = (i, n)``: int(key, 16) mod n == i.
-
-        The assignment depends only on the configuration (and package version), not on its
-        position in the grid, so shards stay stable when the grid grows or is reordered.
-        """
-        if shard is None:
-            return True
-        i, n = _check_shard(shard)
-        return int(self.key(config), 16) % n == i
-
     def run(
         self,
         configs: list[dict],
         compute_batch: Callable[[list[dict]], list[dict]],
         *,
         group_by: Callable[[dict], object] | None = None,
-        shard: tuple[int, int] | None = None,
         progress: bool = True,
         desc: str = "",
     ) -> list[dict | None]:
@@ -357,10 +359,6 @@ class ResultStore:
             group_by: configurations with equal ``group_by(config)`` (compared via its canonical
                 JSON) are computed in one call, in order of first appearance; ``None`` computes one
                 configuration per call.
-            shard: ``(i, n)`` with ``0 <= i < n``: handle only the configurations with
-                ``int(key, 16) % n == i`` (see :meth:`in_shard`). The returned list still has
-                ``len(configs)`` entries; those of other shards are ``None``. Combine shard
-                directories with :func:`merge`.
             progress: show a ``tqdm.auto`` progress bar (works in notebooks and terminals);
                 the environment variable ``NNCOSMO_PROGRESS=0`` switches all bars off.
             desc: the progress bar's label.
@@ -370,8 +368,6 @@ class ResultStore:
         are skipped first and loaded at the end, after waiting for that process.
         """
         configs = list(configs)
-        if shard is not None:
-            shard = _check_shard(shard)
         if group_by is not None and not callable(group_by):
             raise TypeError(f"group_by must be callable or None, got {type(group_by).__name__}")
         if not callable(compute_batch):
@@ -381,7 +377,7 @@ class ResultStore:
         keys = [self.key(c) for c in configs]
         mine: dict[str, dict] = {}  # key -> config, in order of first appearance
         for k, c in zip(keys, configs):
-            if k not in mine and (shard is None or int(k, 16) % shard[1] == shard[0]):
+            if k not in mine:
                 mine[k] = c
         done: dict[str, dict] = {}
 
@@ -413,7 +409,7 @@ class ResultStore:
                     self._compute_group([k], mine, done, compute_batch, bar, blocking=True)
         finally:
             bar.close()
-        return [done.get(k) if k in mine else None for k in keys]
+        return [done.get(k) for k in keys]
 
     def _compute_group(self, todo, mine, done, compute_batch, bar, *, blocking) -> list[str]:
         """Lock, re-check and compute the keys in ``todo``; return those locked elsewhere."""
@@ -450,55 +446,9 @@ class ResultStore:
         return busy
 
 
-def _check_shard(shard) -> tuple[int, int]:
-    if not isinstance(shard, (tuple, list)) or len(shard) != 2:
-        raise ValueError(f"shard must be a pair (i, n) with n >= 1 and 0 <= i < n, got {shard!r}")
-    n = _validate.integer("shard n", shard[1], low=1)
-    i = _validate.integer("shard i", shard[0], low=0)
-    if i >= n:
-        raise ValueError(f"shard i must be in [0, n) = [0, {n}), got shard={tuple(shard)!r}")
-    return i, n
-
-
 def _progress_bar(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
     if os.environ.get(PROGRESS_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
         enabled = False
     return tqdm(total=total, disable=not enabled, desc=desc or None, unit="config", leave=False)
-
-
-def merge(roots: Iterable[str | Path], into: str | Path) -> int:
-    """Copy every verified result file from the shard directories ``roots`` into ``into``.
-
-    Files that fail verification are warned about and skipped (not moved: the shard directories
-    are left untouched). A configuration already present in ``into`` with a valid file is kept.
-    Returns the number of files copied.
-    """
-    target = ResultStore(into)
-    copied = 0
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            raise ValueError(f"roots must be existing directories, {root} is not")
-        if root.resolve() == target.root.resolve():
-            continue
-        for path in sorted(root.glob("*.json")):
-            try:
-                record = _read_record(path)
-                _verify(record)
-                if _key_for(record["config"], record["package_version"]) != path.stem:
-                    raise CorruptResult("file name does not match the key of its config")
-            except CorruptResult as exc:
-                warnings.warn(f"corrupt result file {path}: {exc}; not merged", RuntimeWarning, stacklevel=2)
-                continue
-            dest = target.root / path.name
-            if dest.exists():
-                try:
-                    _verify(_read_record(dest))
-                    continue
-                except CorruptResult:
-                    pass
-            _write_atomic(dest, path.read_text(encoding="utf-8"))
-            copied += 1
-    return copied

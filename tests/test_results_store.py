@@ -10,6 +10,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import nncosmo_helpers
-from nncosmo_helpers.results import ResultStore, canonical_json, merge
+from nncosmo_helpers.results import ResultStore, canonical_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -271,25 +272,19 @@ def test_diverged_result_round_trips_and_nan_is_rejected(tmp_path):
     assert not store.path({"eta": 4.0}).exists()
 
 
-def test_shards_partition_and_merge(tmp_path):
-    configs = _configs(0, 30)
-    n = 3
-    seen = []
-    dirs = []
-    for i in range(n):
-        store = ResultStore(tmp_path / f"shard{i}")
-        calls = []
-        res = store.run(configs, lambda b: calls.extend(b) or [_expected(c) for c in b], shard=(i, n), progress=False)
-        assert len(res) == len(configs)
-        assert [c for c, r in zip(configs, res) if r is not None] == calls
-        seen += calls
-        dirs.append(store.root)
-        # stable: a reordered, grown grid assigns the same configs to this shard
-        assert all(store.in_shard(c, (i, n)) for c in calls)
-        assert all(store.in_shard(c, (i, n)) == (c in calls) for c in reversed(configs))
-    assert sorted(map(canonical_json, seen)) == sorted(map(canonical_json, configs))
-    assert merge(dirs, tmp_path / "all") == len(configs)
-    merged = ResultStore(tmp_path / "all")
-    res = merged.run(configs, lambda b: pytest.fail("merged store should be complete"), progress=False)
-    assert res == [json.loads(canonical_json(_expected(c))) for c in configs]
-    assert merge(dirs, tmp_path / "all") == 0  # idempotent
+def test_records_name_the_computing_process(tmp_path):
+    """Provenance: every record carries the host and pid of the process that computed it, at the top level."""
+    store = ResultStore(tmp_path)
+    store.run(_configs(0, 3), lambda b: [_expected(c) for c in b], progress=False)
+    # the same store written from a child process records the child's pid, not ours
+    code = (f"from nncosmo_helpers.results import ResultStore; import os; "
+            f"ResultStore({str(tmp_path)!r}).save({{'child': 1}}, {{'pid_seen': os.getpid()}})")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    records = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
+    assert len(records) == 4
+    for record in records:
+        assert record["host"] == socket.gethostname()
+        if record["config"] == {"child": 1}:
+            assert record["pid"] == record["result"]["pid_seen"] != os.getpid()
+        else:
+            assert record["pid"] == os.getpid()

@@ -52,10 +52,6 @@ def _modes(**kw):
     return dynamics.predict_mean_and_modes(args.pop("modes"), args.pop("f_init"), **args)
 
 
-def _store_run(tmp, shard):
-    return ResultStore(tmp).run([{"a": 1}], lambda b: [{"r": 1}] * len(b), shard=shard, progress=False)
-
-
 NONSYM = K.copy()
 NONSYM[0, 1] += 0.3
 NOT_PSD = np.array([[1.0, 2.0], [2.0, 1.0]])
@@ -149,11 +145,6 @@ CASES = [
     # profiles
     ("profile unknown", lambda t: profiles.get_profile("fast"), ValueError, "profile", "('quick', 'paper')"),
     # results store
-    ("shard i >= n", lambda t: _store_run(t, (2, 2)), ValueError, "shard", "[0, 2)"),
-    ("shard n = 0", lambda t: _store_run(t, (0, 0)), ValueError, "shard", ">= 1"),
-    ("shard i < 0", lambda t: _store_run(t, (-1, 2)), ValueError, "shard", ">= 0"),
-    ("shard not a pair", lambda t: _store_run(t, "0/2"), ValueError, "shard", "(i, n)"),
-    ("shard i non-integer", lambda t: _store_run(t, (0.5, 2)), TypeError, "shard", ">= 0"),
     ("store result nan", lambda t: ResultStore(t).save({"a": 1}, {"f": math.nan}), ValueError, "result", "NaN"),
     ("store result not dict", lambda t: ResultStore(t).save({"a": 1}, [1.0]), TypeError, "result", "dict"),
 ]

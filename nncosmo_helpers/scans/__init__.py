@@ -3,7 +3,7 @@
 Every figure is a grid of configurations (plain JSON dicts, :func:`grid`), a compute function that
 turns a batch of configurations of one architecture into results (:data:`COMPUTE`), and a run through
 the :class:`~nncosmo_helpers.results.ResultStore` (:func:`run`), which keeps one verified JSON file per
-configuration, reuses it on rerun and can split a grid into shards.
+configuration and reuses it on rerun, in this process or on a Dask cluster (:mod:`.distributed`).
 
 * Fig. 1 -- alpha = Theta(x0, x0) at initialisation (eq. 7), x0 = 0, over widths, initialisation
   scales, activations, depths and seeds; with the infinite-width value.
@@ -426,23 +426,29 @@ def store(fig: int, profile: str | None = None, root=None) -> ResultStore:
     return ResultStore(results_dir(profile, root) / f"fig{fig}")
 
 
-def run(fig: int, profile: str | None = None, results_dir_: str | os.PathLike | None = None, shard=None,
-        *, progress: bool = True, configs: list[dict] | None = None) -> list[dict]:
+def run(fig: int, profile: str | None = None, results_dir_: str | os.PathLike | None = None,
+        *, progress: bool = True, configs: list[dict] | None = None, scheduler=None) -> list[dict]:
     """Compute (or reuse) every configuration of figure ``fig`` and return the results in grid order.
 
     Args:
         fig: 1-5. profile: "quick" or "paper" (default: ``NNCOSMO_PROFILE``).
         results_dir_: root directory (see :func:`results_dir`).
-        shard: ``(i, n)``: only the configurations of shard i of n (others are ``None``).
         configs: a custom list of configurations instead of ``grid(fig, profile)`` (tests).
+        scheduler: ``None`` computes in this process. A Dask scheduler address (or a
+            ``distributed.Client``) sends the missing groups to that cluster instead, where workers
+            write them into the same store (see :mod:`nncosmo_helpers.scans.distributed`).
     """
     profile = profiles.get_profile(profile)
     configs = grid(fig, profile) if configs is None else configs
+    if scheduler is not None:
+        from . import distributed
+
+        return distributed.run(fig, profile, results_dir_, scheduler=scheduler, configs=configs, progress=progress)
     sharding = config_sharding()
     compute = COMPUTE[fig]
     if fig in (3, 5) and sharding is not None:
         compute = lambda cs, _f=compute: _f(cs, sharding=sharding)
-    return store(fig, profile, results_dir_).run(configs, compute, group_by=group_key(fig), shard=shard,
+    return store(fig, profile, results_dir_).run(configs, compute, group_by=group_key(fig),
                                                   progress=progress, desc=f"fig {fig} ({profile})")
 
 
@@ -758,12 +764,20 @@ def fig5_plot_data(configs, results, n_examples: int = 4) -> tuple:
     return examples, scatter, hist
 
 
-def timed_run(figs=FIGS, profile: str | None = None, results_dir_=None, shard=None, progress=True) -> dict:
-    """Run several figures; return the wall time of each (seconds)."""
+def timed_run(figs=FIGS, profile: str | None = None, results_dir_=None, progress=True, scheduler=None) -> dict:
+    """Run several figures; return the wall time of each (s).
+
+    With ``scheduler`` (see :func:`run`) all figures go to the Dask cluster together and a figure's
+    time runs from the common start until its last group finished.
+    """
+    if scheduler is not None:  # every figure's groups at once, so no worker waits for a figure's last group
+        from . import distributed
+
+        return distributed.run_many(dict.fromkeys(figs), profile, results_dir_, scheduler=scheduler, progress=progress)[1]
     times = {}
     for fig in figs:
         t0 = time.perf_counter()
-        run(fig, profile, results_dir_, shard, progress=progress)
+        run(fig, profile, results_dir_, progress=progress)
         times[fig] = time.perf_counter() - t0
     return times
 
