@@ -39,6 +39,7 @@ from ..loss import PolynomialLoss
 from ..results import ResultStore
 from ..train import stability_ratio
 from .engine import Arch, config_sharding, ntk_batched, raw_params, train_momentum_batched
+from .frames import dataset, export, frame
 
 #: Per figure: bump when a compute function changes what it stores; old results then no longer match.
 #: (Fig. 5 version 2 added the mean-field comparison of Appendix B, ``mean_field``.)
