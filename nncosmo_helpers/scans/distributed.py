@@ -5,8 +5,9 @@
 <https://distributed.dask.org>`_ cluster instead of in this process:
 
 * The client (this process) reads the store and submits only the configurations that are not stored
-  yet, one task per group of :func:`~nncosmo_helpers.scans.group_key` (one architecture, one
-  compilation: the same batches the in-process run computes).
+  yet: one task per architecture, holding the groups of :func:`~nncosmo_helpers.scans.group_key` that
+  differ only in their seed (one compilation; the task computes the same batches the in-process run
+  computes, group by group).
 * A task (:func:`run_group`) runs on a worker the same in-process code as ``scans.run`` on its group: it
   takes the store's per-configuration locks, re-checks what is stored, computes the rest and writes
   each result with the store's atomic, verified write. So the **results directory must be on a file
@@ -45,7 +46,7 @@ SCHEDULER_ENV = "NNCOSMO_SCHEDULER"
 
 
 def run_group(fig: int, profile: str, root: str, configs: list[dict]) -> dict:
-    """The task a worker runs: compute and store one group of configurations of figure ``fig``.
+    """The task a worker runs: compute and store the configurations of figure ``fig`` of one task.
 
     Runs :func:`nncosmo_helpers.scans.run` in the worker's process on ``configs`` (which skips what is
     stored already and writes the rest atomically into ``<root>/<profile>/fig<fig>``). Enables JAX's
@@ -90,19 +91,26 @@ def _check_shared(client, root: Path) -> None:
 
 
 def _pending(fig: int, configs: list[dict], st) -> list[list[dict]]:
-    """The configurations of ``configs`` not stored in ``st``, grouped as the in-process run groups them."""
+    """The configurations of ``configs`` not stored in ``st``, one list per task.
+
+    A task holds the groups of :func:`~nncosmo_helpers.scans.group_key` that differ only in their
+    seed: they run the same compiled programs, which a worker compiles once for all of them (the
+    task computes them group by group, as the in-process run does). One task per group would make
+    every worker compile every architecture: on the quick Fig. 1 grid (18 groups, 6 architectures)
+    compilation is nearly all of the work.
+    """
     from . import group_key
 
     key = group_key(fig)
-    groups: dict[str, list[dict]] = {}
+    tasks: dict[str, list[dict]] = {}
     seen = set()
     for c in configs:
         k = st.key(c)
         if k in seen or st.load(c) is not None:
             continue
         seen.add(k)
-        groups.setdefault(canonical_json(key(c)), []).append(c)
-    return list(groups.values())
+        tasks.setdefault(canonical_json(key({**c, "seed": None} if "seed" in c else c)), []).append(c)
+    return list(tasks.values())
 
 
 def _task_key(fig: int, root: Path, group: list[dict], st) -> str:
