@@ -121,13 +121,11 @@ def _task_key(fig: int, root: Path, group: list[dict], st) -> str:
 def run_many(jobs: dict, profile: str | None = None, results_dir_=None, *, scheduler, progress: bool = True):
     """Run several figures on a Dask cluster at once: ``jobs`` maps fig -> configs (``None``: the grid).
 
-    All pending groups of all figures are submitted together, so the workers never wait for one
-    figure's last group. Returns ``(results, times)``: per figure the results in the order of its
-    configurations (as :func:`nncosmo_helpers.scans.run` returns them) and the seconds until its last
-    group finished.
+    All pending tasks of all figures are submitted together, so the workers never wait for one
+    figure's last task. When everything is stored already, the scheduler is not contacted. Returns
+    ``(results, times)``: per figure the results in the order of its configurations (as
+    :func:`nncosmo_helpers.scans.run` returns them) and the seconds until its last task finished.
     """
-    from distributed import as_completed
-
     from . import grid, results_dir, store
 
     profile = profiles.get_profile(profile)
@@ -136,18 +134,40 @@ def run_many(jobs: dict, profile: str | None = None, results_dir_=None, *, sched
     stores = {fig: store(fig, profile, root) for fig in configs}
     t0 = time.perf_counter()
     times = {fig: 0.0 for fig in configs}
-    client, owned = _client(scheduler)
-    futures = {}  # future -> (fig, group)
-    try:
-        pending = {fig: _pending(fig, configs[fig], stores[fig]) for fig in configs}
-        if any(pending.values()):
+    pending = {fig: _pending(fig, configs[fig], stores[fig]) for fig in configs}
+    if any(pending.values()):
+        client, owned = _client(scheduler)
+        try:
             _check_shared(client, root / profile)
-        for fig, groups in pending.items():
-            for g in groups:
+            times.update(_submit_and_wait(client, pending, profile, root, stores, progress, t0))
+        finally:
+            if owned:
+                client.close()
+    out = {}
+    for fig, cs in configs.items():
+        res = [stores[fig].load(c) for c in cs]
+        if any(r is None for r in res):  # pragma: no cover - every task's results were checked above
+            raise RuntimeError(f"fig {fig}: {sum(r is None for r in res)} results missing after the Dask run")
+        out[fig] = res
+    return out, times
+
+
+def _submit_and_wait(client, pending, profile, root, stores, progress, t0) -> dict:
+    """Submit every task of ``pending`` (fig -> task lists) and check each one's results as it completes.
+
+    Returns per figure the time (``time.perf_counter() - t0``) at which its last task finished.
+    """
+    from distributed import as_completed
+
+    futures = {}  # future -> (fig, configurations)
+    times = {}
+    try:
+        for fig, tasks in pending.items():
+            for g in tasks:
                 fut = client.submit(run_group, fig, profile, str(root), g, key=_task_key(fig, root, g, stores[fig]))
                 futures[fut] = (fig, g)
-        left = {fig: len(groups) for fig, groups in pending.items()}
-        bar = _bar(sum(len(g) for groups in pending.values() for g in groups), progress, profile)
+        left = {fig: len(tasks) for fig, tasks in pending.items()}
+        bar = _bar(sum(len(g) for tasks in pending.values() for g in tasks), progress, profile)
         try:
             for fut in as_completed(list(futures), loop=client.loop):
                 fig, g = futures[fut]
@@ -167,16 +187,7 @@ def run_many(jobs: dict, profile: str | None = None, results_dir_=None, *, sched
     except BaseException:
         client.cancel(list(futures))
         raise
-    finally:
-        if owned:
-            client.close()
-    out = {}
-    for fig, cs in configs.items():
-        res = [stores[fig].load(c) for c in cs]
-        if any(r is None for r in res):  # pragma: no cover - every task's results were checked above
-            raise RuntimeError(f"fig {fig}: {sum(r is None for r in res)} results missing after the Dask run")
-        out[fig] = res
-    return out, times
+    return times
 
 
 def run(fig: int, profile: str | None = None, results_dir_=None, *, scheduler, configs=None, progress=True):
