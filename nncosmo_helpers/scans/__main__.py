@@ -13,13 +13,15 @@ import argparse
 import os
 import sys
 
+from .distributed import SCHEDULER_ENV  # (the module imports Dask only when a scan is sent to a cluster)
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nncosmo_helpers.scans", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=None, help="quick or paper (default: $NNCOSMO_PROFILE or quick)")
     parser.add_argument("--figs", type=int, nargs="+", default=None, help="figures to run (default: 1 2 3 4 5)")
     parser.add_argument("--results", default=None, help="results root (default: $NNCOSMO_RESULTS or <repo>/results)")
-    parser.add_argument("--scheduler", default=os.environ.get("NNCOSMO_SCHEDULER") or None,
+    parser.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV) or None,
                         help="address of a Dask scheduler (e.g. tcp://host:8786) to run the scans on "
                              "(default: $NNCOSMO_SCHEDULER; unset: in this process)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
