@@ -105,7 +105,7 @@ def _assert_all_verified(fig, root, configs):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(600)  # measured: 4 min (fixture included) at a load average of 16-19 on the 2 cores
 def test_cli_on_a_cluster_stores_every_result_from_a_worker(tmp_path, reference):
     results = tmp_path / "results"
     with _cluster(tmp_path) as (address, workers):
@@ -113,7 +113,7 @@ def test_cli_on_a_cluster_stores_every_result_from_a_worker(tmp_path, reference)
         cmd = [sys.executable, "-m", "nncosmo_helpers.scans", "--profile", "quick", "--figs", "1", "2",
                "--scheduler", address, "--results", str(results), "--no-progress"]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=450)
         elapsed = time.perf_counter() - t0
         assert proc.returncode == 0, proc.stderr
         by_pid = {}
