@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 ## make book: set up, execute every chapter and build the HTML into _build/html
+# A build over an earlier one with another profile, execution mode or package code re-executes every
+# page (tools/sphinxext/nncosmo_build.py); the offline stamp is dropped because the pages load MathJax
+# from the CDN again (tools/check_browser.py --is-fresh then rebuilds the offline book).
 book: $(STAMP)
+	rm -f _build/html/.nncosmo-offline-build
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
 
 ## make test: set up, run the unit tests and every chapter under nbval
@@ -90,6 +94,7 @@ bench-ntk: $(STAMP) $(NT_VENV)/.installed-stamp
 .PHONY: book-paper bench-scans
 book-paper: $(STAMP)
 	$(BIN)/python -m nncosmo_helpers.scans --profile paper
+	rm -f _build/html/.nncosmo-offline-build
 	NNCOSMO_PROFILE=paper $(BIN)/jupyter-book build . $(BOOK_FLAGS)
 
 ## make bench-scans: batched vs one-configuration-at-a-time training, and the paper-profile time estimate by figure

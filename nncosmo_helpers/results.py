@@ -27,14 +27,24 @@ Guarantees:
   store still never corrupts, it may only compute a configuration twice.) The empty lock files stay
   in ``.locks/``; deleting that directory while no scan runs is safe.
 * **Provenance.** Every record names the host and process id that computed it (``"host"``,
-  ``"pid"``, see :func:`provenance`), next to ``package_version`` and ``jax_version``.
+  ``"pid"``, see :func:`provenance`), next to ``package_version``, ``jax_version`` and ``code_hash``.
+* **No stale results.** Each file records the hash of the code that computed it (``code_hash``:
+  SHA-256 of every ``*.py`` source of the installed ``nncosmo_helpers`` package, see
+  :mod:`nncosmo_helpers._codehash`). A result whose ``code_hash`` differs from the running code's
+  (or that has none, i.e. was stored before this field existed) is never returned: it counts as
+  missing, is recomputed, and the new result replaces the file atomically (as above); until then the
+  old file is left alone. Any source edit counts, a comment too (conservative: an edit that cannot
+  change a result costs a recomputation, never a stale result). A ``results/`` directory restored
+  from an older CI cache, copied from a colleague or left by an older checkout is therefore safe.
 * **No NaN.** Results are serialised with ``allow_nan=False``: a result containing NaN or inf is
   rejected with ``ValueError``. Diverged runs are stored as data, e.g.
   ``{"diverged": True, "divergence_step": k, ...}``.
 
 Keys depend on the exact JSON of the configuration: ``{"eta": 1}`` and ``{"eta": 1.0}`` are
 different configurations. Keys also depend on ``nncosmo_helpers.__version__``; bumping the version
-invalidates all stored results.
+invalidates all stored results. The code hash is deliberately not part of the key (it is checked on
+load): file names stay stable across code edits, and a recomputed result
+replaces its stale file instead of piling up next to it.
 """
 
 from __future__ import annotations
@@ -54,7 +64,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__
+from . import __version__, _codehash
 
 try:  # POSIX only; without it the store still works, just without cross-process skipping
     import fcntl
@@ -94,6 +104,11 @@ def _key_for(config, version: str) -> str:
     return _sha256(canonical_json({"config": config, "package_version": version}))[:KEY_LENGTH]
 
 
+def _is_current(record: dict) -> bool:
+    """Whether a (verified) record was computed by the code that is running now."""
+    return record.get("code_hash") == _codehash.package_code_hash()
+
+
 def _jax_version() -> str:
     try:
         return importlib.metadata.version("jax")
@@ -124,7 +139,7 @@ def provenance() -> dict:
 
     :meth:`ResultStore.save` runs in the process that computed the result (in-process scans and the
     Dask tasks of :mod:`nncosmo_helpers.scans.distributed` alike), so these name the computing process.
-    (Hook: a hash of the package's code, when the store keys on one, belongs in this dict too.)
+    (The hash of the code that computed it is stored next to these, as ``code_hash``.)
     """
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
@@ -207,11 +222,18 @@ class ResultStore:
         return self.root / f"{self.key(config)}.json"
 
     def __contains__(self, config: dict) -> bool:
-        return self.path(config).exists()
+        """Whether a verified result computed by the running code is stored for ``config``."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = self._load(config, quarantine=False)
+        return res is not None and res is not _CORRUPT
 
     # -- single-configuration I/O ------------------------------------------------------------------
     def load(self, config: dict) -> dict | None:
-        """The stored result of ``config``, or ``None`` if there is none.
+        """The stored result of ``config``, or ``None`` if there is none (or only a stale one).
+
+        A result stored by other code (another ``code_hash``) is stale: ``None`` is returned, without
+        a warning, and the file is left in place for the next :meth:`save` to replace.
 
         A corrupt, truncated, checksum-failing or mismatched file triggers a warning naming the
         file, is moved aside (``*.json.corrupt-<time>``) and ``None`` is returned. The file is moved
@@ -229,7 +251,7 @@ class ResultStore:
         return None if result is _CORRUPT else result
 
     def _load(self, config, *, quarantine: bool):
-        """Stored result, None if missing; if corrupt: warn + move aside (quarantine) or return _CORRUPT."""
+        """Stored result; None if missing or stale; if corrupt: warn + move aside (quarantine) or return _CORRUPT."""
         path = self.path(config)
         try:
             record = _read_record(path)
@@ -245,6 +267,8 @@ class ResultStore:
                 RuntimeWarning, stacklevel=3,
             )
             return _CORRUPT
+        if not _is_current(record):
+            return None  # computed by other code: recompute (save() replaces the file atomically)
         return record["result"]
 
     def _quarantine(self, path: Path, reason: str) -> None:
@@ -281,6 +305,7 @@ class ResultStore:
             "result": json.loads(result_json),
             "package_version": __version__,
             "jax_version": _jax_version(),
+            "code_hash": _codehash.package_code_hash(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "sha256": _sha256(result_json),
             **provenance(),

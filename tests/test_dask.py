@@ -224,6 +224,20 @@ def test_results_directory_the_workers_cannot_see_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []  # the probe file is removed
 
 
+def test_results_of_other_code_or_another_file_system_are_named(tmp_path):
+    st = scans.store(2, "quick", tmp_path)
+    c = scans.grid(2, "quick")[0]
+    who = {"host": "node7", "pid": 4242}
+    message = D._missing_message(who, 2, 5, [c], st)
+    assert "node7, pid 4242" in message and "file system shared by the workers" in message
+    st.save(c, {"L_init": 1.0})
+    record = json.loads(st.path(c).read_text())
+    record["code_hash"] = "0" * 64
+    st.path(c).write_text(json.dumps(record))
+    assert st.load(c) is None
+    assert "computed by other code (code_hash 0000" in D._missing_message(who, 2, 5, [c], st)
+
+
 def test_scheduler_must_be_an_address():
     with pytest.raises(ValueError, match="scheduler must be a Dask scheduler address"):
         D._client("")

@@ -288,3 +288,105 @@ def test_records_name_the_computing_process(tmp_path):
             assert record["pid"] == record["result"]["pid_seen"] != os.getpid()
         else:
             assert record["pid"] == os.getpid()
+
+
+# -- no stale results: the store recomputes what other code computed ------------------------------------
+
+CODE_EDIT_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import nncosmo_helpers
+    from nncosmo_helpers import results
+
+    store_dir, log_path, package_dir = sys.argv[1:4]
+    # The package must come from the temporary copy (PYTHONPATH), not from the checkout.
+    assert Path(nncosmo_helpers.__file__).resolve().parent == Path(package_dir).resolve(), nncosmo_helpers.__file__
+
+    def compute(batch):
+        with open(log_path, "a") as fh:
+            for c in batch:
+                fh.write(json.dumps(c) + "\\n")
+        return [{"square": c["x"] ** 2} for c in batch]
+
+    res = results.ResultStore(store_dir).run([{"x": 1.0}, {"x": 2.0}], compute, progress=False)
+    print(json.dumps({"results": res, "code_hash": results._codehash.package_code_hash()}))
+    """
+)
+
+
+def test_result_from_edited_code_is_recomputed(tmp_path):
+    """A stored result is reused by the same code and recomputed after any edit of a package source.
+
+    The package is copied into a temporary directory and imported from there (PYTHONPATH) by a
+    fresh process per run. The edit is a comment appended to a module in a sub-package, picked
+    without naming it (the package is being restructured): a comment changes the hashed text, and
+    the store counts it as new code -- the conservative choice.
+    """
+    import shutil
+
+    copy_root = tmp_path / "copy"
+    package = copy_root / "nncosmo_helpers"
+    shutil.copytree(ROOT / "nncosmo_helpers", package, ignore=shutil.ignore_patterns("__pycache__"))
+    script = tmp_path / "scan.py"
+    script.write_text(CODE_EDIT_SCRIPT)
+    store_dir, log = tmp_path / "store", tmp_path / "computed.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(copy_root), "NNCOSMO_PROGRESS": "0"}
+
+    def scan():
+        before = len(_logged(log))
+        out = subprocess.run(
+            [sys.executable, str(script), str(store_dir), str(log), str(package)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert out.returncode == 0, out.stderr
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+        assert report["results"] == [{"square": 1.0}, {"square": 4.0}]
+        return len(_logged(log)) - before, report["code_hash"]
+
+    computed, hash_old = scan()
+    assert computed == 2
+    files = sorted(store_dir.glob("*.json"))
+    assert len(files) == 2 and all(json.loads(p.read_text())["code_hash"] == hash_old for p in files)
+    assert scan() == (0, hash_old)  # same code: reused, nothing computed
+
+    nested = sorted(p for p in package.rglob("*.py") if p.parent != package)
+    assert nested, "expected a sub-package in nncosmo_helpers"
+    with open(nested[0], "a") as fh:
+        fh.write("\n# an edit that changes no behaviour still changes the code hash\n")
+
+    computed, hash_new = scan()
+    assert hash_new != hash_old
+    assert computed == 2, "a result stored by other code was reused"
+    # Replaced in place (same file names), no copies, nothing moved aside as corrupt.
+    assert sorted(store_dir.glob("*.json")) == files
+    assert all(json.loads(p.read_text())["code_hash"] == hash_new for p in files)
+    assert not list(store_dir.glob("*.corrupt-*")) and not list(store_dir.glob("*.tmp"))
+    assert scan() == (0, hash_new)
+
+
+@pytest.mark.parametrize("stale", ["other", "missing"])
+def test_stale_record_counts_as_missing(tmp_path, stale, recwarn):
+    """A record with another (or no) code hash is not returned, not quarantined, and is replaced."""
+    store = ResultStore(tmp_path)
+    configs = _configs(0, 3)
+    store.run(configs, lambda b: [_expected(c) for c in b], progress=False)
+    victim = configs[1]
+    path = store.path(victim)
+    record = json.loads(path.read_text())
+    if stale == "other":
+        record["code_hash"] = "0" * 64
+    else:
+        del record["code_hash"]  # a file written before the store recorded code hashes
+    path.write_text(json.dumps(record))
+
+    assert store.load(victim) is None
+    assert victim not in store and configs[0] in store
+    assert path.exists()  # left alone until recomputed
+    calls = []
+    results = store.run(configs, lambda b: calls.extend(b) or [_expected(c) for c in b], progress=False)
+    assert calls == [victim]
+    assert results == [json.loads(canonical_json(_expected(c))) for c in configs]
+    assert json.loads(path.read_text())["code_hash"] == json.loads(store.path(configs[0]).read_text())["code_hash"]
+    assert not list(tmp_path.glob("*.corrupt-*"))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -19,7 +19,7 @@ Usage (GitHub Actions): ``key=$(python tools/cache_key.py --profile paper)``.
 from __future__ import annotations
 
 import argparse
-import hashlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -35,26 +35,19 @@ ENVIRONMENT = [
     "tools/sphinxext/**/*.py",
 ]
 CHAPTERS = ["_toc.yml", "book/**/*"]
-SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", "_build"}
 
-
-def files(patterns: list[str], root: Path = ROOT) -> list[Path]:
-    """The files matched by ``patterns`` under ``root``, sorted, without caches and checkpoints."""
-    found = set()
-    for pattern in patterns:
-        for path in root.glob(pattern):
-            if path.is_file() and not SKIP_PARTS.intersection(path.relative_to(root).parts):
-                found.add(path)
-    return sorted(found)
+# The file hashing is the package's own (nncosmo_helpers/_codehash.py, the one definition that the
+# results store and the book's Sphinx extension use too), loaded by path: this script runs before
+# the package and its dependencies are installed.
+_spec = importlib.util.spec_from_file_location("_nncosmo_codehash", ROOT / "nncosmo_helpers" / "_codehash.py")
+_codehash = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_codehash)
+files = _codehash.files
 
 
 def digest(patterns: list[str], root: Path = ROOT, extra: str = "") -> str:
     """SHA-256 over (relative path, content) of every matched file, plus ``extra``; 16 hex digits."""
-    h = hashlib.sha256(extra.encode())
-    for path in files(patterns, root):
-        h.update(b"\0" + path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+    return _codehash.digest(patterns, root, extra)[:16]
 
 
 def cache_key(profile: str, root: Path = ROOT, restore_prefix: bool = False) -> str:
@@ -71,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the hashed files instead")
     args = ap.parse_args(argv)
     if args.list:
-        for path in files(ENVIRONMENT + CHAPTERS):
+        for path in files(ENVIRONMENT + CHAPTERS, ROOT):
             print(path.relative_to(ROOT))
         return 0
     print(cache_key(args.profile, restore_prefix=args.restore_prefix))

@@ -24,8 +24,10 @@
 * Task keys are derived from the results directory and the group's configurations, so two clients
   submitting the same group to one scheduler share one task.
 
-Workers need this package installed in the same version (e.g. the project's venv on a shared file
-system), and one thread each (``dask worker --nthreads 1``; JAX itself uses the cores of the process).
+Workers need the same code as the client (e.g. the project's venv on a shared file system): a
+result's record carries the hash of the code that computed it, and the client does not accept
+results of other code (it says so). One thread per worker (``dask worker --nthreads 1``): JAX itself
+uses the cores of the process.
 """
 
 from __future__ import annotations
@@ -174,10 +176,7 @@ def _submit_and_wait(client, pending, profile, root, stores, progress, t0) -> di
                 who = fut.result()  # re-raises a task's exception here
                 missing = [c for c in g if stores[fig].load(c) is None]
                 if missing:
-                    raise RuntimeError(
-                        f"a Dask worker ({who['host']}, pid {who['pid']}) computed {len(g)} configurations of fig {fig} "
-                        f"but {len(missing)} are not in {stores[fig].root} as seen from here: the results directory "
-                        "must be on a file system shared by the workers and this process, at the same path")
+                    raise RuntimeError(_missing_message(who, fig, len(g), missing, stores[fig]))
                 bar.update(len(g))
                 left[fig] -= 1
                 if left[fig] == 0:
@@ -188,6 +187,22 @@ def _submit_and_wait(client, pending, profile, root, stores, progress, t0) -> di
         client.cancel(list(futures))
         raise
     return times
+
+
+def _missing_message(who, fig, n, missing, st) -> str:
+    """Why results a worker reported as stored do not load here: another file system, or other code."""
+    import json
+
+    from .._codehash import package_code_hash
+
+    where = f"a Dask worker ({who['host']}, pid {who['pid']}) computed {n} configurations of fig {fig}, but"
+    path = st.path(missing[0])
+    if path.exists():
+        theirs = json.loads(path.read_text(encoding="utf-8")).get("code_hash")
+        return (f"{where} {len(missing)} of them were computed by other code (code_hash {theirs}, here "
+                f"{package_code_hash()}): the workers must run the same version of nncosmo_helpers as this process")
+    return (f"{where} {len(missing)} of them are not in {st.root} as seen from here: the results directory must be on "
+            "a file system shared by the workers and this process, at the same path")
 
 
 def run(fig: int, profile: str | None = None, results_dir_=None, *, scheduler, configs=None, progress=True):

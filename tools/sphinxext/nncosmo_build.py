@@ -18,6 +18,24 @@ configuration instead of duplicating it. Without any of these variables the buil
     would serve stale outputs after a change to ``nncosmo_helpers``, the lock file or the profile;
     the key covers those.
 
+Rebuilds when the variant changes (``make book`` then ``make book-paper`` on one checkout, and back):
+Sphinx re-reads a page only when its source changed or a configuration value registered with
+``rebuild="env"`` changed. The pages' executed outputs depend on more than their sources, so this
+extension registers ``nncosmo_build_variant`` (``rebuild="env"``) and sets it from
+
+* ``NNCOSMO_PROFILE`` (unset means ``quick``, as in ``nncosmo_helpers.profiles``),
+* ``NNCOSMO_EXECUTE`` (also changes ``nb_execution_mode``, itself an ``env`` value),
+* the hash of the package's ``*.py`` sources (``nncosmo_helpers/_codehash.py``, the same hash the
+  results store records): a helper edit re-executes every chapter, as it would on a fresh clone.
+
+When any of them differs from the previous build in the same ``_build``, Sphinx reports
+``[config changed ('nncosmo_build_variant')]``, re-reads (so re-executes) every page and rewrites
+the HTML. ``NNCOSMO_MATHJAX`` changes ``mathjax_path``, an ``html`` value: Sphinx rewrites every
+page without re-executing; this extension copies the local MathJax for ``local`` and removes that
+copy again for ``cdn``. With ``NNCOSMO_EXECUTE=cache`` the jupyter-cache lives in a folder per
+profile and package hash (``<cache>/<profile>-<hash>``), because jupyter-cache keys a notebook on
+its cell code only and would otherwise serve the quick profile's outputs to a paper build.
+
 It also
 
 * excludes tool folders (``.pytest_cache``, ``node_modules``, ``.github``) from the sources;
@@ -46,10 +64,38 @@ from sphinx.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[2]
 MATHJAX_SRC = ROOT / "node_modules" / "mathjax" / "es5"
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the bundle Sphinx's default CDN path loads
+PACKAGE_DIR = ROOT / "nncosmo_helpers"
 TOOL_DIRS = [".pytest_cache", ".pytest_cache/**", "node_modules", "node_modules/**", ".github", ".github/**"]
 
 
+def _package_code_hash() -> str:
+    """The results store's code hash of the package the kernels import (the checkout's by default)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nncosmo_helpers")  # locates the package without importing it
+    package = Path(list(spec.submodule_search_locations)[0]) if spec and spec.submodule_search_locations else PACKAGE_DIR
+    source = package / "_codehash.py"
+    if not source.is_file():  # an installed package that predates the code hash
+        source = PACKAGE_DIR / "_codehash.py"
+    loader = importlib.util.spec_from_file_location("_nncosmo_codehash", source)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module.code_hash(package)
+
+
+def build_variant() -> dict[str, str]:
+    """The inputs of the executed pages besides their sources: profile, execution mode, package hash."""
+    return {
+        "profile": os.environ.get("NNCOSMO_PROFILE", "quick"),
+        "execute": os.environ.get("NNCOSMO_EXECUTE", "") or "config",
+        "helpers": _package_code_hash()[:16],
+    }
+
+
 def _config_inited(app: Sphinx, config: Config) -> None:
+    variant = build_variant()
+    config.nncosmo_build_variant = " ".join(f"{k}={v}" for k, v in variant.items())
+
     mathjax = os.environ.get("NNCOSMO_MATHJAX", "cdn")
     if mathjax == "local":
         if not (MATHJAX_SRC / MATHJAX_ENTRY).is_file():
@@ -67,6 +113,9 @@ def _config_inited(app: Sphinx, config: Config) -> None:
         if execute not in allowed:
             raise ConfigError(f"NNCOSMO_EXECUTE must be one of {allowed}, not {execute!r}")
         config.nb_execution_mode = execute
+    if config.nb_execution_mode == "cache":
+        base = Path(config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache")
+        config.nb_execution_cache_path = str(base / f"{variant['profile']}-{variant['helpers']}")
 
     config.html_context = {"default_mode": "light", **(config.html_context or {})}
 
@@ -103,12 +152,15 @@ def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict
 def _build_finished(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
+    dest = Path(app.outdir) / "_static" / "mathjax"
     if os.environ.get("NNCOSMO_MATHJAX", "cdn") == "local":
-        dest = Path(app.outdir) / "_static" / "mathjax"
         shutil.copytree(MATHJAX_SRC, dest, dirs_exist_ok=True)
+    elif dest.is_dir():  # left by an earlier offline build into the same folder; the pages now use the CDN
+        shutil.rmtree(dest)
 
 
 def setup(app: Sphinx) -> dict:
+    app.add_config_value("nncosmo_build_variant", "", "env", str)
     app.connect("config-inited", _config_inited, priority=400)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _build_finished)
