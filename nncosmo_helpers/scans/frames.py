@@ -34,7 +34,11 @@ def _is_scalar(v) -> bool:
     return v is None or isinstance(v, (bool, numbers.Number, str))
 
 
+_NOT_SCALAR = object()  # marks a list (or other non-scalar) value: such a field is no column
+
+
 def _scalars(result: dict, prefix: str = "") -> dict:
+    """The fields of ``result`` flattened with dotted names; non-scalar values marked _NOT_SCALAR."""
     out = {}
     for k, v in result.items():
         if isinstance(v, dict):
@@ -46,11 +50,8 @@ def _scalars(result: dict, prefix: str = "") -> dict:
     return out
 
 
-_NOT_SCALAR = object()
-
-
 def _column(values: list):
-    """A column with a plain dtype: bool, int64 or float64 (None -> NaN), str; object otherwise."""
+    """A column with a plain dtype: bool, int64 or float64 (None -> NaN); object otherwise."""
     present = [v for v in values if v is not None]
     if present and all(isinstance(v, bool) for v in present) and len(present) == len(values):
         return np.array(values, dtype=bool)
@@ -58,9 +59,7 @@ def _column(values: list):
         if len(present) == len(values) and all(isinstance(v, numbers.Integral) for v in present):
             return np.array(values, dtype=np.int64)
         return np.array([np.nan if v is None else v for v in values], dtype=float)
-    if present and all(isinstance(v, str) for v in present) and len(present) == len(values):
-        return np.array(values, dtype=object)
-    return np.array(values, dtype=object)
+    return np.array(values, dtype=object)  # strings (pandas makes them a string column), mixtures
 
 
 def _stored(fig: int, profile: str, results_dir_):
