@@ -26,12 +26,14 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+import jax
 import pytest
 
 from nncosmo_helpers import scans
 from nncosmo_helpers.results import canonical_json
 from nncosmo_helpers.scans import distributed as D
 
+jax.config.update("jax_enable_x64", True)  # the in-process reference runs in float64, like the workers' tasks
 ROOT = Path(__file__).resolve().parents[1]
 PRELOAD = Path(__file__).with_name("_dask_gate_preload.py")
 
@@ -127,8 +129,8 @@ def test_cli_on_a_cluster_stores_every_result_from_a_worker(tmp_path, reference)
             _assert_all_verified(fig, results, scans.grid(fig, "quick"))
         print(f"\n[dask CLI] {elapsed:.1f} s for figs 1-2 (408 configurations); records per worker pid: {by_pid}")
 
-        # What is stored is not resubmitted: a rerun leaves every file untouched. After deleting three
-        # records, only those three are computed again (by a worker).
+        # Nothing stored is resubmitted: with everything stored nothing is pending; after three records
+        # are deleted, a rerun computes those three (on a worker) and leaves every other file untouched.
         before = {p: p.stat().st_mtime_ns for p in results.rglob("*.json")}
         st = scans.store(1, "quick", results)
         assert D._pending(1, scans.grid(1, "quick"), st) == []

@@ -10,6 +10,7 @@ import json
 import math
 import warnings
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +18,8 @@ import xarray as xr
 
 from nncosmo_helpers import scans
 from nncosmo_helpers.results import ResultStore
+
+jax.config.update("jax_enable_x64", True)  # the stored Fig. 1 subset is computed in this process, in float64
 
 
 def _records(fig, root):
