@@ -14,7 +14,7 @@ def schedules_and_trajectories(schedules, beta_of_i, runs, *, t_scale=1.0):
     """(a) beta_i of every schedule against the step i; (b) network outputs (markers) and the
     FLRW predictions (lines) for one loss, one learning rate.
 
-    ``beta_of_i``: {name: (i, beta_i)}. ``runs``: {name: dict from optim.duality_check} with the
+    ``beta_of_i``: {name: (i, beta_i)}. ``runs``: {name: dict from experiments.schedules.duality_check} with the
     continuum time t = step sqrt(eta) (``t_scale`` = sqrt(eta)).
     """
     fig, (ax1, ax2) = new_figure(2, width=10.0, height=3.9)
@@ -100,7 +100,7 @@ def friedmann_late_time(histories, predictions):
     """The Friedmann optimiser with V0 = 0: (a) rho t^2 and (b) H t against t, for several losses,
     with the late-time values 3 p^2 and p of a field oscillating in V ~ phi^n (dashed).
 
-    ``histories``: {label: (history dict from optim.friedmann_history, p)}; ``predictions``: {label: (t, rho)}
+    ``histories``: {label: (history dict from experiments.schedules.friedmann_history, p)}; ``predictions``: {label: (t, rho)}
     from the continuum equation (drawn as thin lines)."""
     fig, (ax1, ax2) = new_figure(2, width=10.0, height=3.9)
     for k, (label, (h, p)) in enumerate(histories.items()):
