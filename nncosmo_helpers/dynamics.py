@@ -31,7 +31,6 @@ import numpy as np
 from . import _validate, odes
 from .cosmology import flrw_parameters
 
-_check_loss = _validate.polynomial_loss
 
 
 def _solve_second_order(force, y0, ts, gamma, args):
@@ -91,7 +90,7 @@ def predict_linearized(kernel, f_init, *, eta, beta, loss, steps):
     _validate.require_float64()
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     f_init = jnp.atleast_1d(jnp.asarray(_validate.finite_array("f_init", f_init)))
     if f_init.ndim == 2 and f_init.shape[1] == 1:
         f_init = f_init[:, 0]
@@ -180,7 +179,7 @@ def predict_mean_and_modes(modes: Modes, f_init, *, eta, beta, loss, steps, fric
     _validate.require_float64()
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     if not isinstance(modes, Modes):
         raise TypeError(f"modes must be a Modes from mode_decomposition(kernel), got {type(modes).__name__}")
     if friction_sign not in (1.0, -1.0, 1, -1):
@@ -236,7 +235,7 @@ def iterate_linearized(kernel, f_init, *, eta, beta, loss, steps):
     _validate.require_float64()
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     steps = _validate.steps(steps)
     if not np.all(steps == np.round(steps)):
         raise ValueError("steps must be integer step numbers for the discrete iteration")
@@ -337,7 +336,7 @@ def predict_hubble(alpha, f_init, *, eta, loss, steps, kind, beta=None, p=None, 
     alpha = _validate.real("alpha", np.asarray(alpha, dtype=float).reshape(()), low=0.0)
     f_init = _validate.real("f_init", np.asarray(f_init, dtype=float).reshape(()))
     _validate.require_float64()
-    _check_loss(loss)
+    _validate.polynomial_loss(loss)
     if kind not in FRICTIONS:
         raise ValueError(f"kind must be one of {sorted(FRICTIONS)}, got {kind!r}")
     steps = _validate.steps(steps)
@@ -388,7 +387,7 @@ def slow_roll_discretisation(alpha, *, eta, beta, loss, steps) -> float:
     alpha = _validate.real("alpha", alpha, low=0.0, low_open=True)
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     steps = _validate.integer("steps", steps, low=1)
     if loss.n != 2:
         raise ValueError(f"the estimate assumes a quadratic loss (n = 2), got n = {loss.n}")
@@ -620,7 +619,7 @@ def predict_field_modes(wavenumbers, phi_k_init, *, alpha, phi_init, eta, beta, 
     phi_init = _validate.real("phi_init", phi_init)
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     y0 = jnp.concatenate([jnp.asarray([phi_init]), jnp.asarray(amp)])
     ys = _solve_at(_field_mode_force, y0, steps, eta, beta, (jnp.asarray(k**2), jnp.float64(alpha), loss))
     return ys[:, 0], ys[:, 1:]

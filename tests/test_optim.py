@@ -269,12 +269,12 @@ def test_friedmann_late_time_law(n):
     assert p == pytest.approx({2: 2 / 3, 4: 1 / 2}[n])
     h = schedules.friedmann_history(linear_apply, {"w": jnp.array([[0.0]])}, jnp.array([[1.0]]), loss=L.PolynomialLoss(1.0, 1.0, n),
                                 eta=0.01, steps=40000)
-    late = h["t"] > 200.0
-    assert np.mean((h["hubble"] * h["t"])[late]) == pytest.approx(p, rel=0.02)
-    assert np.mean((h["rho"] * h["t"] ** 2)[late]) == pytest.approx(3 * p**2, rel=0.04)
+    late = h.t > 200.0
+    assert np.mean((h.hubble * h.t)[late]) == pytest.approx(p, rel=0.02)
+    assert np.mean((h.rho * h.t ** 2)[late]) == pytest.approx(3 * p**2, rel=0.04)
     # H never increases in the continuum (rho' = -3H theta'^2); the discrete energy wobbles by
     # O((omega sqrt(eta))^2) = O(1%) here (omega = 1, eta = 0.01), measured 0.5%
-    assert np.all(np.diff(h["hubble"][10:]) < 1e-2 * h["hubble"][10:-1])
+    assert np.all(np.diff(h.hubble[10:]) < 1e-2 * h.hubble[10:-1])
 
 
 # --------------------------------------------------------------------------- float32 rounding model

@@ -254,3 +254,43 @@ def benchmark_digits(methods, *, hidden=(32,), steps=200, batch_size=None, seeds
         out.append(BenchmarkResult(method.name, np.asarray(method.lr_grid), scores, best,
                                    {k: v[j] for k, v in res.items()}))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# summaries: the numbers the chapter's claims rest on
+# ---------------------------------------------------------------------------------------------
+def mean_metric(results, method, metric) -> float:
+    """Mean over seeds of ``metric`` for the method named ``method`` in a list of :class:`BenchmarkResult`."""
+    return float(next(r for r in results if r.method == method).metrics[metric].mean())
+
+
+def best_method(results, metric="log10_loss") -> str:
+    """Name of the method with the lowest seed-mean ``metric``."""
+    return min(results, key=lambda r: r.metrics[metric].mean()).method
+
+
+class DigitsSummary(NamedTuple):
+    """Seed means and standard deviations (per method name) of the digits test loss and accuracy, and
+    the gap between the better Friedmann variant and the best other method in combined standard
+    deviations (positive: Friedmann is better)."""
+
+    mean_loss: dict
+    std_loss: dict
+    accuracy: dict
+    accuracy_std: dict
+    best: str
+    best_friedmann: str
+    best_other: str
+    gap_sigma: float
+
+
+def digits_summary(results, *, friedmann) -> DigitsSummary:
+    """Summarise :func:`benchmark_digits`; ``friedmann``: the names of the Friedmann variants."""
+    mean_test = {r.method: r.metrics["test_loss"].mean() for r in results}
+    std_test = {r.method: r.metrics["test_loss"].std() for r in results}
+    acc = {r.method: r.metrics["test_accuracy"].mean() for r in results}
+    acc_std = {r.method: r.metrics["test_accuracy"].std() for r in results}
+    best_fr = min(friedmann, key=mean_test.get)
+    best_other = min((n for n in mean_test if n not in friedmann), key=mean_test.get)
+    gap = (mean_test[best_other] - mean_test[best_fr]) / np.hypot(std_test[best_other], std_test[best_fr])
+    return DigitsSummary(mean_test, std_test, acc, acc_std, min(mean_test, key=mean_test.get), best_fr, best_other, gap)

@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _validate, dynamics, network
+from .. import _validate, dynamics, network, ntk
 from ..ntk import empirical_ntk
 from ..optimizers import de_sitter_momentum
 from ..train import optax_trajectory, train_optax_batch
@@ -94,7 +96,28 @@ def lost_kernel_fraction(eta, eta_j, w, *, rounding="nearest"):
     return 1.0 - moved @ w
 
 
-def precision_maps(*, width, arch, x, loss, etas, betas, steps, seed=0):
+class PrecisionMaps(NamedTuple):
+    """Result of :func:`precision_maps`: ``dev64``, ``dev32`` (len(betas), len(etas)) relative end-point
+    deviations from eq. 7, the end outputs ``f64``, ``f32``, the predictions ``pred``, and the
+    float64 ``alpha`` and ``f_init`` at initialisation."""
+
+    etas: np.ndarray
+    betas: np.ndarray
+    dev64: np.ndarray
+    dev32: np.ndarray
+    f64: np.ndarray
+    f32: np.ndarray
+    pred: np.ndarray
+    alpha: float
+    f_init: float
+
+    def onsets(self, level=0.01) -> np.ndarray:
+        """Per beta, the learning rate below which the float32 deviation first exceeds ``level``
+        (the :func:`crossing` of ``dev32`` along eta)."""
+        return np.array([crossing(self.etas, self.dev32[k], level) for k in range(len(self.betas))])
+
+
+def precision_maps(*, width, arch, x, loss, etas, betas, steps, seed=0) -> PrecisionMaps:
     """Relative end-point deviation of eq. 7 over an (eta, beta) grid, in float64 and in float32.
 
     One network (:func:`~nncosmo_helpers.network.mlp` with ``width`` and the keyword arguments
@@ -104,8 +127,7 @@ def precision_maps(*, width, arch, x, loss, etas, betas, steps, seed=0):
     output at initialisation. The deviation is |f_pred(t_max) - f(t_max)| / |f_pred(t_max) - f(0)|
     (relative to the predicted distance travelled, the same denominator for both precisions).
 
-    Returns a dict with ``dev64`` and ``dev32`` of shape (len(betas), len(etas)), the end outputs
-    ``f64``, ``f32``, the predictions ``pred``, ``alpha`` and ``f_init``.
+    Returns a :class:`PrecisionMaps`.
     """
     _validate.require_float64()
     etas = np.asarray(etas, float)
@@ -129,8 +151,8 @@ def precision_maps(*, width, arch, x, loss, etas, betas, steps, seed=0):
         for e, b in zip(E.ravel(), B.ravel())
     ]).reshape(E.shape)
     travel = np.abs(pred - f_init)
-    return {"dev64": np.abs(pred - ends["f64"]) / travel, "dev32": np.abs(pred - ends["f32"]) / travel,
-            "f64": ends["f64"], "f32": ends["f32"], "pred": pred, "alpha": alpha, "f_init": f_init}
+    return PrecisionMaps(etas, betas, np.abs(pred - ends["f64"]) / travel, np.abs(pred - ends["f32"]) / travel,
+                         ends["f64"], ends["f32"], pred, alpha, f_init)
 
 
 def crossing(x, y, level):
@@ -160,12 +182,21 @@ def _drift_impl(apply_fn, init_fn, input_dim, steps, keys, x, eta, beta, loss):
 _drift = jax.jit(_drift_impl, static_argnums=(0, 1, 2, 3))
 
 
-def kernel_drift(apply_fn, init_fn, keys, x, *, eta, beta, loss, steps):
+class KernelDrift(NamedTuple):
+    """Arrays over the keys of :func:`kernel_drift`: alpha at step 0 and at the end, output at both ends."""
+
+    alpha0: np.ndarray
+    alpha_end: np.ndarray
+    f_init: np.ndarray
+    f_end: np.ndarray
+
+
+def kernel_drift(apply_fn, init_fn, keys, x, *, eta, beta, loss, steps) -> KernelDrift:
     """Train one homogeneous network per key with eq. 2 and return the kernel at both ends.
 
     All initialisations run one after the other in a single jitted ``lax.map`` (one compilation per
-    architecture, the memory of one network). Returns a dict of arrays over keys: ``alpha0``,
-    ``alpha_end`` (alpha = Theta(x, x) at step 0 and at ``steps``), ``f_init`` and ``f_end``.
+    architecture, the memory of one network). Returns a :class:`KernelDrift` of arrays over keys:
+    ``alpha0``, ``alpha_end`` (alpha = Theta(x, x) at step 0 and at ``steps``), ``f_init`` and ``f_end``.
     ``init_fn`` must be hashable (pass the same object for every call).
     """
     _validate.require_float64()
@@ -175,4 +206,159 @@ def kernel_drift(apply_fn, init_fn, keys, x, *, eta, beta, loss, steps):
     x = _validate.single_point("x", x)
     a0, a1, f0, f1 = _drift(apply_fn, init_fn, int(x.shape[1]), steps, jnp.asarray(keys), x, jnp.float64(eta),
                             jnp.float64(beta), loss)
-    return {"alpha0": np.asarray(a0), "alpha_end": np.asarray(a1), "f_init": np.asarray(f0), "f_end": np.asarray(f1)}
+    return KernelDrift(np.asarray(a0), np.asarray(a1), np.asarray(f0), np.asarray(f1))
+
+
+# ---------------------------------------------------------------------------------------------
+# the chapter's three experiments, one call each
+# ---------------------------------------------------------------------------------------------
+class AlphaScan(NamedTuple):
+    """alpha = Theta(x0, x0) at initialisation (eq. 7) for ``alphas.shape[1]`` seeds per width, with the
+    infinite-width value ``alpha_inf``. Metrics as properties."""
+
+    widths: np.ndarray
+    alphas: np.ndarray  # (len(widths), seeds)
+    alpha_inf: float
+
+    @property
+    def std(self) -> np.ndarray:
+        """Seed standard deviation of alpha per width (ddof = 1)."""
+        return self.alphas.std(axis=1, ddof=1)
+
+    @property
+    def fit(self) -> np.ndarray:
+        """Least-squares line of log std(alpha) against log width: (slope, intercept)."""
+        return np.polyfit(np.log(self.widths), np.log(self.std), 1)
+
+    @property
+    def sem(self) -> np.ndarray:
+        """Standard error of the seed mean per width."""
+        return self.std / np.sqrt(self.alphas.shape[1])
+
+    @property
+    def max_bias_sigma(self) -> float:
+        """Largest |mean alpha - alpha_inf| over the widths, in standard errors."""
+        return float(np.max(np.abs(self.alphas.mean(axis=1) - self.alpha_inf) / self.sem))
+
+
+def alpha_width_scan(widths, n_seeds, *, arch, x0) -> AlphaScan:
+    """:func:`alpha_at_init` for ``n_seeds`` initialisations (keys split from ``PRNGKey(width)``) per width
+    of :func:`~nncosmo_helpers.network.mlp` (further keyword arguments ``arch``), and the infinite-width
+    alpha of the same architecture (:func:`~nncosmo_helpers.ntk.infinite_width_ntk`)."""
+    _validate.require_float64()
+    alpha_inf = float(ntk.infinite_width_ntk(x0, **arch)[0, 0])
+    alphas = []
+    for w in widths:
+        init_fn, apply_fn = network.mlp(width=w, **arch)
+        alphas.append(alpha_at_init(apply_fn, init_fn, jax.random.split(jax.random.PRNGKey(w), n_seeds), x0))
+    return AlphaScan(np.asarray(widths), np.array(alphas), alpha_inf)
+
+
+class DriftScan(NamedTuple):
+    """Kernel drift and the eq. 7 deviation it causes, one entry per trained network (all widths).
+
+    ``drift`` = (alpha_end - alpha0)/alpha0; ``deviation`` = f_pred(T) - f(T) with alpha frozen at
+    alpha0; ``span`` = |f(T) - f(0)|; ``drift_effect`` = the change of f_pred(T) when alpha0 is replaced
+    by the mid-training alpha0 + (alpha_end - alpha0)/2; ``deviation_mid`` = the deviation left then.
+    """
+
+    widths: np.ndarray  # the widths scanned
+    width: np.ndarray  # per run
+    drift: np.ndarray
+    deviation: np.ndarray
+    span: np.ndarray
+    drift_effect: np.ndarray
+    deviation_mid: np.ndarray
+
+    def _per_width(self, values):
+        return np.array([[v for v, w in zip(values, self.width) if w == wd] for wd in self.widths])
+
+    @property
+    def rms_drift(self) -> np.ndarray:
+        """Root mean square of |drift| over the seeds, per width."""
+        return np.sqrt(np.mean(self._per_width(np.abs(self.drift)) ** 2, axis=1))
+
+    @property
+    def rms_deviation(self) -> np.ndarray:
+        """Root mean square of |deviation|/span over the seeds, per width."""
+        return np.sqrt(np.mean(self._per_width(np.abs(self.deviation) / self.span) ** 2, axis=1))
+
+    @property
+    def fits(self) -> dict:
+        """Log-log lines (slope, intercept) of ``rms_drift`` ("drift") and ``rms_deviation`` ("dev") against width."""
+        lw = np.log(self.widths)
+        return {"drift": np.polyfit(lw, np.log(self.rms_drift), 1), "dev": np.polyfit(lw, np.log(self.rms_deviation), 1)}
+
+    @property
+    def explained(self) -> float:
+        """1 - rms(deviation_mid)/rms(deviation): the share of the deviation the linear drift accounts for."""
+        return float(1 - np.sqrt(np.mean(self.deviation_mid**2)) / np.sqrt(np.mean(self.deviation**2)))
+
+    @property
+    def correlation(self) -> float:
+        """Correlation of the deviation with the drift effect over all runs."""
+        return float(np.corrcoef(self.deviation, self.drift_effect)[0, 1])
+
+
+def drift_width_scan(widths, n_seeds, *, arch, x0, eta, beta, loss, steps) -> DriftScan:
+    """:func:`kernel_drift` for ``n_seeds`` networks per width (keys from ``PRNGKey(1000 + width)``), each
+    compared with eq. 7 at its initial and at its mid-training alpha."""
+    _validate.require_float64()
+    cols = []
+    for w in widths:
+        init_fn, apply_fn = network.mlp(width=w, **arch)
+        d = kernel_drift(apply_fn, init_fn, jax.random.split(jax.random.PRNGKey(1000 + w), n_seeds), x0,
+                         eta=eta, beta=beta, loss=loss, steps=steps)
+        for a0, a1, fi, fe in zip(d.alpha0, d.alpha_end, d.f_init, d.f_end):
+            pred = lambda a: float(dynamics.predict_homogeneous(a, fi, eta=eta, beta=beta, loss=loss, steps=[0, steps])[-1])
+            p0, pmid = pred(a0), pred(a0 + 0.5 * (a1 - a0))
+            cols.append((w, (a1 - a0) / a0, p0 - fe, abs(fe - fi), p0 - pmid, pmid - fe))
+    return DriftScan(np.asarray(widths), *(np.array(c) for c in zip(*cols)))
+
+
+class RoundingPrediction(NamedTuple):
+    """The float32 loss of the kernel predicted by :func:`update_rounding` for one network, per beta:
+    ``lost``/``frozen`` (len(betas), len(etas)) from :func:`lost_kernel_fraction` (nearest rounding /
+    threshold), ``onset`` the eta below which |lost| first exceeds ``level`` (on a fine grid), and
+    ``scale_estimate`` = (1 - beta) 2^-24 width / (sqrt(alpha) |L'(f)|), the order of magnitude."""
+
+    etas: np.ndarray
+    betas: np.ndarray
+    lost: np.ndarray
+    frozen: np.ndarray
+    onset: np.ndarray
+    scale_estimate: np.ndarray
+
+
+def rounding_prediction(apply_fn, params, x0, *, loss, etas, betas, width, level=0.01) -> RoundingPrediction:
+    """:class:`RoundingPrediction` of the network ``(apply_fn, params)`` at the input ``x0``."""
+    _validate.require_float64()
+    etas, betas = np.asarray(etas, float), np.asarray(betas, float)
+    a_p = float(ntk.alpha(apply_fn, params, x0))
+    lp = abs(float(loss.first(apply_fn(params, x0)[0, 0])))
+    fine = np.logspace(np.log10(etas[0]) - 0.5, np.log10(etas[-1]), 400)
+    lost, frozen, onset, scale_est = [], [], [], []
+    for b in betas:
+        eta_j, w_j = update_rounding(apply_fn, params, x0, loss=loss, beta=b)
+        lost.append(lost_kernel_fraction(etas, eta_j, w_j))
+        frozen.append(lost_kernel_fraction(etas, eta_j, w_j, rounding="threshold"))
+        onset.append(crossing(fine, np.abs(lost_kernel_fraction(fine, eta_j, w_j)), level))
+        scale_est.append((1 - b) * 2.0**-24 * width / (np.sqrt(a_p) * lp))
+    return RoundingPrediction(etas, betas, np.array(lost), np.array(frozen), np.array(onset), np.array(scale_est))
+
+
+class Float32Check(NamedTuple):
+    """Measured float32 deviation (:class:`PrecisionMaps`) against the predicted lost share
+    (:class:`RoundingPrediction`): ``measured_onset`` per beta, and ``ratio``/``ratio_frozen`` = dev32 / lost
+    (resp. / frozen) where the predicted lost share exceeds ``level``."""
+
+    measured_onset: np.ndarray
+    ratio: np.ndarray
+    ratio_frozen: np.ndarray
+
+
+def float32_check(maps: PrecisionMaps, rounding: RoundingPrediction, *, level=0.01) -> Float32Check:
+    """Compare the measured float32 deviation with the rounding prediction (see :class:`Float32Check`)."""
+    sel = rounding.lost > level
+    return Float32Check(maps.onsets(level), maps.dev32[sel] / rounding.lost[sel], maps.dev32[sel] / rounding.frozen[sel])
+
