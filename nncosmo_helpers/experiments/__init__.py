@@ -8,11 +8,12 @@ The layer above training and the physics (which import nothing from here); the s
 * :mod:`.schedules`  -- momentum schedules against their FLRW field equations, Nesterov's limit,
   the Friedmann optimiser's history;
 * :mod:`.benchmarks` -- optimisers on equal step budgets (polynomial losses, digits);
-* :mod:`.precision`  -- alpha over seeds, kernel drift, float32 rounding of the updates.
+* :mod:`.precision`  -- alpha over seeds, kernel drift, float32 rounding of the updates;
+* :mod:`.modes`      -- the verdicts on the mean-field and mode equations over trained networks.
 
 Results are NamedTuples (pytrees); metrics are their properties or functions here.
 """
 
-from . import background, benchmarks, precision, schedules
+from . import background, benchmarks, modes, precision, schedules
 
-__all__ = ["background", "benchmarks", "precision", "schedules"]
+__all__ = ["background", "benchmarks", "modes", "precision", "schedules"]

@@ -148,10 +148,21 @@ def benchmark_polynomial(methods, losses, *, apply_fn, init_fn, x, steps, seeds,
 
 
 # -- (b) a small MLP classifier on scikit-learn's bundled digits -----------------------------
-def digits_data(*, split_seed=0, val_fraction=0.2, test_fraction=0.2, dtype=jnp.float32):
+class DigitsData(NamedTuple):
+    """A fixed stratified split of the digits: pixels in [0, 1] (``x_*``) and integer labels (``y_*``)."""
+
+    x_train: jnp.ndarray
+    y_train: jnp.ndarray
+    x_val: jnp.ndarray
+    y_val: jnp.ndarray
+    x_test: jnp.ndarray
+    y_test: jnp.ndarray
+
+
+def digits_data(*, split_seed=0, val_fraction=0.2, test_fraction=0.2, dtype=jnp.float32) -> DigitsData:
     """scikit-learn's bundled 8x8 digits (1797 images, no download), pixels scaled to [0, 1].
 
-    Returns a dict with ``x_train, y_train, x_val, y_val, x_test, y_test`` (a fixed stratified split).
+    Returns a :class:`DigitsData` (a fixed stratified split).
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -162,10 +173,7 @@ def digits_data(*, split_seed=0, val_fraction=0.2, test_fraction=0.2, dtype=jnp.
     val = val_fraction / (1.0 - test_fraction)
     x_train, x_val, y_train, y_val = train_test_split(x_rest, y_rest, test_size=val, random_state=split_seed, stratify=y_rest)
     cast = lambda a: jnp.asarray(a, dtype)
-    return {
-        "x_train": cast(x_train), "y_train": jnp.asarray(y_train), "x_val": cast(x_val), "y_val": jnp.asarray(y_val),
-        "x_test": cast(x_test), "y_test": jnp.asarray(y_test),
-    }
+    return DigitsData(cast(x_train), jnp.asarray(y_train), cast(x_val), jnp.asarray(y_val), cast(x_test), jnp.asarray(y_test))
 
 
 def classifier_init(key, sizes, dtype=jnp.float32):
@@ -212,16 +220,16 @@ def _run_minibatch(optimizer, steps, batch_size, params, hyperparams, key, x, y)
 def _digits_impl(optimizer, steps, batch_size, params, keys, hyperparams, data):
     def one(p, k, hp):
         if batch_size is None:
-            p, _ = _run_with_value(lambda q: cross_entropy(q, data["x_train"], data["y_train"]), optimizer, steps, p, hp)
+            p, _ = _run_with_value(lambda q: cross_entropy(q, data.x_train, data.y_train), optimizer, steps, p, hp)
         else:
-            p = _run_minibatch(optimizer, steps, batch_size, p, hp, k, data["x_train"], data["y_train"])
+            p = _run_minibatch(optimizer, steps, batch_size, p, hp, k, data.x_train, data.y_train)
         ok = jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(p)]))
         bad = jnp.inf
         return {
-            "train_loss": jnp.where(ok, cross_entropy(p, data["x_train"], data["y_train"]), bad),
-            "val_loss": jnp.where(ok, cross_entropy(p, data["x_val"], data["y_val"]), bad),
-            "test_loss": jnp.where(ok, cross_entropy(p, data["x_test"], data["y_test"]), bad),
-            "test_accuracy": jnp.where(ok, accuracy(p, data["x_test"], data["y_test"]), 0.0),
+            "train_loss": jnp.where(ok, cross_entropy(p, data.x_train, data.y_train), bad),
+            "val_loss": jnp.where(ok, cross_entropy(p, data.x_val, data.y_val), bad),
+            "test_loss": jnp.where(ok, cross_entropy(p, data.x_test, data.y_test), bad),
+            "test_accuracy": jnp.where(ok, accuracy(p, data.x_test, data.y_test), 0.0),
         }
 
     return jax.vmap(lambda hp: jax.vmap(lambda p, k: one(p, k, hp))(params, keys))(hyperparams)
@@ -241,7 +249,7 @@ def benchmark_digits(methods, *, hidden=(32,), steps=200, batch_size=None, seeds
     ``train_loss``, ``val_loss``), one value per seed.
     """
     data = digits_data() if data is None else data
-    sizes = (data["x_train"].shape[1],) + tuple(hidden) + (10,)
+    sizes = (data.x_train.shape[1],) + tuple(hidden) + (10,)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     params = jax.vmap(lambda k: classifier_init(k, sizes))(keys)
     batch_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
