@@ -289,6 +289,33 @@ def discretisation_error(kernel, f_init, *, friction, loss, t_final, n_steps, n_
     return np.asarray(sqrt_eta), np.asarray(errors)
 
 
+class ConvergenceStudy(NamedTuple):
+    """The discretisation error of eq. 2 against eq. 9 over a range of sqrt(eta) at fixed friction, with
+    the least-squares line log error = slope log sqrt(eta) + intercept over sqrt(eta) <= ``fit_max``."""
+
+    label: str
+    friction: float
+    sqrt_eta: np.ndarray
+    error: np.ndarray
+    slope: float
+    intercept: float
+
+
+def convergence_study(kernel, f_init, *, friction, loss, t_final, n_records, n_points, max_block=500,
+                      fit_max=0.1) -> ConvergenceStudy:
+    """:func:`discretisation_error` on ``n_points`` step counts n = n_records * b, the blocks b
+    log-spaced (rounded, duplicates dropped) from t_final friction / n_records, i.e. beta = 0, to
+    ``max_block``; the order of convergence is fitted where sqrt(eta) <= ``fit_max`` (there the O(eta)
+    terms are small)."""
+    blocks = np.geomspace(t_final * friction / n_records, max_block, n_points)
+    n_steps = n_records * np.unique(np.round(blocks).astype(int))
+    h, err = discretisation_error(kernel, f_init, friction=friction, loss=loss, t_final=t_final, n_steps=n_steps,
+                                  n_records=n_records)
+    fit = h <= fit_max
+    slope, intercept = np.polyfit(np.log(h[fit]), np.log(err[fit]), 1)
+    return ConvergenceStudy(f"$3H = {friction}$", friction, h, err, slope, intercept)
+
+
 # ---------------------------------------------------------------------------------------------
 # time-dependent friction: the continuum limit of the momentum schedules (nncosmo_helpers.optimizers)
 # ---------------------------------------------------------------------------------------------
