@@ -189,7 +189,7 @@ def optax_trajectory(apply_fn, optimizer, steps, record_every, params, x, hyperp
     """Pure core of :func:`train_optax`: full-batch training with ``optimizer(**hyperparams)``.
 
     ``optimizer`` is a factory returning an ``optax.GradientTransformation`` (extra-args ones such as
-    :func:`~nncosmo_helpers.optim.friedmann_momentum` receive the current dataset loss as ``value``).
+    :func:`~nncosmo_helpers.optimizers.friedmann_momentum` receive the current dataset loss as ``value``).
     Returns (f of shape (steps // record_every + 1, N), dataset loss per row, final params).
     Jit it with ``static_argnums=(0, 1, 2, 3)``; it can be vmapped over params and hyperparams.
     """
@@ -250,7 +250,7 @@ def train_optax(apply_fn, params, x, *, optimizer, hyperparams, loss, steps, rec
     Args:
         apply_fn, params, x, loss, steps, record_every, compute_ntk: as in :func:`train_momentum`.
         optimizer: a hashable factory (e.g. a module-level function such as
-            :func:`~nncosmo_helpers.optim.power_law_momentum`) called as ``optimizer(**hyperparams)``
+            :func:`~nncosmo_helpers.optimizers.power_law_momentum`) called as ``optimizer(**hyperparams)``
             inside the jitted loop, so new hyperparameter values do not recompile.
         hyperparams: dict of scalar hyperparameters (e.g. ``{"eta": 0.1, "p": 2/3}``).
 
