@@ -17,10 +17,12 @@ friction is 3H(t) if
 * the self-consistent "Friedmann" optimiser: H from the system's own energy,
   3H^2 = |theta'|^2/2 + L + V0 (eq. 6 of the paper with the potential L + V0).
 
-Every optimiser is an ``optax.GradientTransformation`` written in the trace form of ``optax.sgd``,
+Every optimiser is an ``optax.GradientTransformation`` in the trace form of ``optax.sgd``,
 m_i = beta_i m_{i-1} + g_i and update -eta m_i, which is eq. 2 with beta_i because
-theta_{i+1} - theta_i = -eta m_i. ``count`` in the states is the number of updates already applied,
-so the update that produces theta_{i+1} has count i.
+theta_{i+1} - theta_i = -eta m_i. The schedules are ``optax.sgd`` with its momentum injected as a
+function of the step (``optax.inject_hyperparams``); Nesterov's method and the Friedmann optimiser,
+whose updates are not of that form, are written out. ``count`` in the states is the number of updates
+already applied, so the update that produces theta_{i+1} has count i.
 
 This module holds only the transformations. The cosmology dictionary (equation of state,
 :data:`~nncosmo_helpers.cosmology.COSMOLOGIES`) is in :mod:`~nncosmo_helpers.cosmology`, the continuum
@@ -67,32 +69,16 @@ def _check(name, value, **bounds):
     return _validate.real(name, np.asarray(value, dtype=float).reshape(()), **bounds)
 
 
-class MomentumState(NamedTuple):
-    """State of :func:`scheduled_momentum`: updates applied so far and the trace m_{i-1}."""
-
-    count: jnp.ndarray
-    trace: Any
-
-
 def scheduled_momentum(learning_rate, momentum_fn: Callable) -> optax.GradientTransformation:
     """Eq. 2 with a step-dependent momentum beta_i = ``momentum_fn(i)``.
 
-    m_i = beta_i m_{i-1} + g_i, update = -learning_rate * m_i (the arithmetic of ``optax.sgd``, so a
-    constant ``momentum_fn`` reproduces ``optax.sgd(learning_rate, momentum=beta)`` bit for bit).
+    ``optax.inject_hyperparams(optax.sgd)`` with the momentum as a schedule of the update count: the
+    trace m_i = beta_i m_{i-1} + g_i and the update -learning_rate * m_i are optax.sgd's own arithmetic,
+    so a constant ``momentum_fn`` reproduces ``optax.sgd(learning_rate, momentum=beta)`` bit for bit.
+    The state is optax's ``InjectHyperparamsState``; ``state.hyperparams["momentum"]`` is the beta_i of
+    the last update.
     """
-
-    def init_fn(params):
-        return MomentumState(jnp.zeros([], jnp.int32), jax.tree_util.tree_map(jnp.zeros_like, params))
-
-    def update_fn(updates, state, params=None):
-        del params
-        beta = momentum_fn(state.count)
-        trace = jax.tree_util.tree_map(lambda g, t: g + (beta * t).astype(t.dtype), updates, state.trace)
-        new_updates = jax.tree_util.tree_map(lambda t: (-learning_rate * t).astype(t.dtype), trace)
-        return new_updates, MomentumState(optax.safe_increment(state.count), trace)
-
-    return optax.GradientTransformation(init_fn, update_fn)
-
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate, momentum=momentum_fn)
 
 
 def de_sitter_momentum(eta, beta) -> optax.GradientTransformation:
