@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import numbers
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+# JAX is imported inside the functions that need it: the result store (nncosmo_helpers.results) uses
+# these checks in worker processes that must start without importing JAX.
 
 FLOAT64_HINT = "call jax.config.update('jax_enable_x64', True) first (before creating any array)"
 
@@ -23,6 +24,8 @@ def require_float64() -> None:
     float64: at small learning rates the per-step parameter updates of eq. 2 are below float32
     resolution and are rounded away, and the ODE tolerances (rtol 1e-10) are below float32 epsilon.
     """
+    import jax
+
     if not jax.config.read("jax_enable_x64"):
         raise RuntimeError(
             "nncosmo_helpers computes the physics in float64, but JAX is in float32 mode: "
@@ -147,6 +150,8 @@ def polynomial_loss(value):
 
 def single_point(name: str, value):
     """One input point of shape (1, d) (a homogeneous network, eq. 7), returned as a JAX array."""
+    import jax.numpy as jnp
+
     x = jnp.asarray(value)
     if x.ndim != 2 or x.shape[0] != 1:
         raise ValueError(f"{name} must be a single point of shape (1, d), got {x.shape}")
@@ -159,6 +164,8 @@ def finite_inputs(*named):
     ``None`` values and traced values (inside ``jit``) are skipped: the check is for the public
     boundary, where a NaN or inf input would otherwise give a NaN kernel without a word.
     """
+    import jax
+
     for name, value in zip(named[::2], named[1::2]):
         if value is not None and not isinstance(value, jax.core.Tracer):
             finite_array(name, value)
