@@ -26,6 +26,9 @@ def main(argv=None) -> int:
                              "(default: $NNCOSMO_SCHEDULER; unset: in this process)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # the scans are float64 physics
 
     from .. import profiles
 
