@@ -166,6 +166,20 @@ def _check_field(phi0, dphi0, boundary):
     return phi0, np.broadcast_to(dphi0, phi0.shape).copy()
 
 
+def _check_problem(phi0, dphi0, length, hubble, loss, coupling, t, boundary):
+    """Validate the common arguments of the solvers; return them as float64 JAX values."""
+    boundary = _check_boundary(boundary)
+    phi0, dphi0 = _check_field(phi0, dphi0, boundary)
+    length = _validate.real("length", length, low=0.0, low_open=True)
+    hubble = _validate.real("hubble", hubble, low=0.0)
+    loss = _check_loss(loss)
+    coupling = _validate.real("coupling", coupling, low=0.0)
+    t = _check_times(t)
+    f64 = jnp.float64
+    return (jnp.asarray(phi0), jnp.asarray(dphi0), f64(length), f64(hubble), loss, f64(coupling), jnp.asarray(t),
+            boundary)
+
+
 def _fixed_background_field(t, state, args):
     phi, dphi = state
     k2, hubble, loss, coupling, expanding, boundary = args
@@ -208,17 +222,11 @@ def solve_field(phi0, dphi0, *, length, hubble, loss, coupling, t, boundary="per
     Returns:
         phi at the times ``t``, shape (len(t), n).
     """
-    boundary = _check_boundary(boundary)
     if not isinstance(expanding, bool):
         raise TypeError(f"expanding must be a bool, got {type(expanding).__name__}")
-    phi0, dphi0 = _check_field(phi0, dphi0, boundary)
-    length = _validate.real("length", length, low=0.0, low_open=True)
-    hubble = _validate.real("hubble", hubble, low=0.0)
-    loss = _check_loss(loss)
-    coupling = _validate.real("coupling", coupling, low=0.0)
-    t = _check_times(t)
-    phi, _ = _solve_field_jit(jnp.asarray(phi0), jnp.asarray(dphi0), jnp.float64(length), jnp.float64(hubble),
-                              loss, jnp.float64(coupling), jnp.asarray(t), boundary=boundary, expanding=expanding)
+    phi0, dphi0, length, hubble, loss, coupling, t, boundary = _check_problem(
+        phi0, dphi0, length, hubble, loss, coupling, t, boundary)
+    phi, _ = _solve_field_jit(phi0, dphi0, length, hubble, loss, coupling, t, boundary=boundary, expanding=expanding)
     return phi
 
 
@@ -307,15 +315,9 @@ def solve_field_friedmann(phi0, dphi0, *, length, hubble, loss, coupling, t, bou
 
     Arguments as :func:`solve_field` (there is no ``expanding``: a(t) is solved for).
     """
-    boundary = _check_boundary(boundary)
-    phi0, dphi0 = _check_field(phi0, dphi0, boundary)
-    length = _validate.real("length", length, low=0.0, low_open=True)
-    hubble = _validate.real("hubble", hubble, low=0.0)
-    loss = _check_loss(loss)
-    coupling = _validate.real("coupling", coupling, low=0.0)
-    t = _check_times(t)
+    phi0, dphi0, length, hubble, loss, coupling, t, boundary = _check_problem(
+        phi0, dphi0, length, hubble, loss, coupling, t, boundary)
     v0 = 3.0 * hubble**2
-    phi, dphi, h, a, rho, constraint = _solve_friedmann_jit(
-        jnp.asarray(phi0), jnp.asarray(dphi0), jnp.float64(length), jnp.float64(v0), loss, jnp.float64(coupling),
-        jnp.asarray(t), boundary=boundary)
-    return FriedmannField(t, phi, dphi, h, a, rho, constraint, v0)
+    phi, dphi, h, a, rho, constraint = _solve_friedmann_jit(phi0, dphi0, length, v0, loss, coupling, t,
+                                                            boundary=boundary)
+    return FriedmannField(np.asarray(t), phi, dphi, h, a, rho, constraint, float(v0))
