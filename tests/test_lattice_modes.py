@@ -73,3 +73,10 @@ def test_rejects_unequal_grid():
     x = np.array([[0.0], [0.1], [0.3]])
     with pytest.raises(ValueError, match="equally spaced"):
         lm.compare_network_lattice(apply_fn, params, x, eta=ETA, beta=BETA, loss=LOSS, steps=2, n_modes=2)
+
+
+def test_figure(comparison):
+    from nncosmo_helpers.plotting import lattice as plot_lattice
+
+    fig = plot_lattice.network_vs_lattice(comparison[0])
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) >= 3 * 4
