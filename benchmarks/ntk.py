@@ -170,6 +170,7 @@ def alpha_worker(out):
     import jax
     import jax.numpy as jnp
 
+    jax.config.update("jax_enable_x64", True)
     from nncosmo_helpers import network, ntk
 
     width, hidden_layers = ALPHA_CONFIG
@@ -211,6 +212,7 @@ def run(args):
     import jax.numpy as jnp
     import numpy as np
 
+    jax.config.update("jax_enable_x64", True)
     from nncosmo_helpers import network, ntk
 
     R, rounds = args.repeats, args.rounds

@@ -30,7 +30,10 @@ import argparse
 import os
 import time
 
+import jax
 import numpy as np
+
+jax.config.update("jax_enable_x64", True)  # the package leaves the global setting to its caller
 
 from nncosmo_helpers import scans, train
 from nncosmo_helpers.loss import PolynomialLoss

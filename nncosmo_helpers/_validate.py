@@ -9,7 +9,25 @@ from __future__ import annotations
 import math
 import numbers
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+FLOAT64_HINT = "call jax.config.update('jax_enable_x64', True) first (before creating any array)"
+
+
+def require_float64() -> None:
+    """Raise unless JAX computes in double precision (``jax_enable_x64``).
+
+    The package does not switch the global setting on import (no library should). The physics needs
+    float64: at small learning rates the per-step parameter updates of eq. 2 are below float32
+    resolution and are rounded away, and the ODE tolerances (rtol 1e-10) are below float32 epsilon.
+    """
+    if not jax.config.read("jax_enable_x64"):
+        raise RuntimeError(
+            "nncosmo_helpers computes the physics in float64, but JAX is in float32 mode: "
+            f"{FLOAT64_HINT}. (Float32 networks stay available explicitly: mlp(..., dtype=jnp.float32).)"
+        )
 
 
 def _is_concrete_number(value) -> bool:
@@ -114,3 +132,33 @@ def kernel(value, *, n_points: int | None = None, rtol: float = 1e-8) -> np.ndar
             f"kernel must be positive semi-definite (eigenvalues >= -1e-7 N max|K|); smallest eigenvalue {lam_min:.3g}"
         )
     return k
+
+
+def polynomial_loss(value):
+    """The loss argument: a :class:`nncosmo_helpers.loss.PolynomialLoss` (or a subclass).
+
+    The class is recognised by name so that this module imports nothing from the package (the loss
+    module itself uses the checks here).
+    """
+    if not any(c.__name__ == "PolynomialLoss" and c.__module__.endswith(".loss") for c in type(value).__mro__):
+        raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(value).__name__}")
+    return value
+
+
+def single_point(name: str, value):
+    """One input point of shape (1, d) (a homogeneous network, eq. 7), returned as a JAX array."""
+    x = jnp.asarray(value)
+    if x.ndim != 2 or x.shape[0] != 1:
+        raise ValueError(f"{name} must be a single point of shape (1, d), got {x.shape}")
+    return x
+
+
+def finite_inputs(*named):
+    """Check that concrete input arrays are finite; ``named`` alternates names and values.
+
+    ``None`` values and traced values (inside ``jit``) are skipped: the check is for the public
+    boundary, where a NaN or inf input would otherwise give a NaN kernel without a word.
+    """
+    for name, value in zip(named[::2], named[1::2]):
+        if value is not None and not isinstance(value, jax.core.Tracer):
+            finite_array(name, value)

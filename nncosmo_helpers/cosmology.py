@@ -1,25 +1,28 @@
-"""The cosmological side of the dictionary (eqs. 4-8).
+"""The cosmological side of the dictionary (eqs. 4-8): physics only, no networks and no training.
 
 Momentum gradient descent with learning rate eta and momentum beta is, in the continuum limit
 t = i * sqrt(eta) (eq. 4), a field with Hubble friction 3H = -beta_tilde = (1 - beta)/sqrt(eta)
 in a universe dominated by the vacuum energy V0 = beta_tilde^2 / 3 (eq. 8), so that 3H^2 = V0.
+
+The module also holds the dictionary of expansion histories that momentum schedules are dual to
+(:data:`COSMOLOGIES`, :func:`equation_of_state`; the optimisers are in
+:mod:`~nncosmo_helpers.optimizers`) and the homogeneous background solver of eq. 6. A trained network
+next to these backgrounds is an experiment: :mod:`nncosmo_helpers.experiments.background`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
+from typing import NamedTuple
 
-import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
-from .loss import PolynomialLoss
+from . import _validate, odes
 
 
-@dataclasses.dataclass(frozen=True)
-class FLRWParameters:
+class FLRWParameters(NamedTuple):
     """Cosmological parameters dual to the optimiser hyperparameters (eqs. 4 and 8).
 
     Attributes:
@@ -39,15 +42,19 @@ class FLRWParameters:
 
     @property
     def friction(self) -> float:
-        """The friction coefficient 3H = -beta_tilde of eqs. 6, 7 and 9."""
-        return 3.0 * self.hubble
+        """The friction coefficient 3H = -beta_tilde = (1 - beta)/sqrt(eta) of eqs. 6, 7 and 9.
+
+        The one definition of the friction in the package: every ODE of the continuum limit takes it
+        from here.
+        """
+        return -self.beta_tilde
 
 
 def flrw_parameters(eta, beta) -> FLRWParameters:
     """Map optimiser hyperparameters (eta > 0, beta in [0, 1)) to FLRW parameters (eqs. 4, 8)."""
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    beta_tilde = (beta - 1.0) / eta**0.5
+    beta_tilde = (beta - 1.0) / math.sqrt(eta)
     hubble = -beta_tilde / 3.0
     return FLRWParameters(eta, beta, beta_tilde, hubble, beta_tilde**2 / 3.0, 1.0 / hubble)
 
@@ -63,10 +70,61 @@ def step_of_time(t, eta):
 
 
 # ---------------------------------------------------------------------------------------------
+# the dictionary: power-law cosmologies (dual to momentum schedules, see nncosmo_helpers.optimizers)
+# ---------------------------------------------------------------------------------------------
+def equation_of_state(p):
+    """w of a perfect fluid driving a ~ t^p in a flat universe: w = 2/(3p) - 1 (p > 0)."""
+    p = _validate.real("p", p, low=0.0, low_open=True)
+    return 2.0 / (3.0 * p) - 1.0
+
+
+def power_law_exponent(w):
+    """Inverse of :func:`equation_of_state`: p = 2/(3(1 + w)) for w > -1."""
+    w = _validate.real("w", w, low=-1.0, low_open=True)
+    return 2.0 / (3.0 * (1.0 + w))
+
+
+class Cosmology(NamedTuple):
+    """One row of the optimiser <-> cosmology dictionary."""
+
+    name: str
+    p: float | None  # a ~ t^p; None for de Sitter (a ~ e^{Ht})
+    w: float
+    schedule: str  # beta_i as a formula
+    optimiser: str  # the known optimiser with this schedule, if any
+
+
+#: The dictionary of this chapter: expansion history, equation of state, momentum schedule, optimiser.
+COSMOLOGIES = (
+    Cosmology("de Sitter (vacuum energy)", None, -1.0, r"\beta\ \text{(constant)}",
+              "heavy ball = optax.sgd(eta, momentum=beta); also optax's nesterov=True"),
+    Cosmology("coasting", 1.0, -1.0 / 3.0, "1 - 3/i", "Nesterov's (k-1)/(k+2) = 1 - 3/(k+2), i.e. t0 = 2 sqrt(eta)"),
+    Cosmology("matter", 2.0 / 3.0, 0.0, "1 - 2/i", "none known"),
+    Cosmology("radiation", 0.5, 1.0 / 3.0, "1 - 3/(2i)", "none known"),
+    Cosmology("kinetic domination", 1.0 / 3.0, 1.0, "1 - 1/i", "none known"),
+)
+
+
+def friedmann_hubble(kinetic, value, v0):
+    """H = sqrt(max(rho, 0)/3) with rho = kinetic + value + v0: the Friedmann constraint (eq. 6)."""
+    rho = kinetic + value + v0
+    return jnp.sqrt(jnp.maximum(rho, 0.0) / 3.0)
+
+
+def late_time_exponent(n):
+    """Expansion exponent p of an oscillating field in V ~ |phi|^n: w = (n - 2)/(n + 2), p = (n + 2)/(3n).
+
+    With V0 = 0 the Friedmann optimiser's energy then decays as rho = 3 p^2 / t^2 and H t -> p:
+    n = 2 is matter domination (p = 2/3, rho t^2 -> 4/3), n = 4 radiation (p = 1/2, rho t^2 -> 3/4).
+    """
+    n = _validate.real("n", n, low=0.0, low_open=True)
+    return (n + 2.0) / (3.0 * n)
+
+
+# ---------------------------------------------------------------------------------------------
 # the homogeneous background (eq. 6): fixed versus self-consistent Hubble rate
 # ---------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Background:
+class Background(NamedTuple):
     """A homogeneous background phi(t), H(t) from :func:`solve_background` (eq. 6 with eq. 8).
 
     Arrays are indexed like ``steps``; ``t = steps * sqrt(eta)``.
@@ -122,19 +180,7 @@ def _background_field(t, state, args):
 
 @jax.jit
 def _solve_background_jit(y0, ts, args):
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(_background_field),
-        diffrax.Dopri8(),
-        t0=0.0,
-        t1=ts[-1],
-        dt0=None,
-        y0=y0,
-        args=args,
-        saveat=diffrax.SaveAt(ts=ts),
-        stepsize_controller=diffrax.PIDController(rtol=1e-10, atol=1e-12),
-        max_steps=2_000_000,
-    )
-    return sol.ys
+    return odes.solve(_background_field, y0, ts, args)
 
 
 def solve_background(alpha, loss, phi0, *, eta, beta, steps, self_consistent: bool = False) -> Background:
@@ -151,7 +197,7 @@ def solve_background(alpha, loss, phi0, *, eta, beta, steps, self_consistent: bo
       H' = -phi'^2/2 (reduced Planck units, as in eq. 6) from H(0) = sqrt((V0 + alpha L(phi0))/3);
       the Friedmann constraint is then a check (:attr:`Background.friedmann_residual`).
 
-    Integration: diffrax Dopri8, rtol 1e-10, atol 1e-12, in t = step * sqrt(eta) (eq. 4).
+    Integration: :func:`nncosmo_helpers.odes.solve` (Dopri8, rtol 1e-10, atol 1e-12) in t = step * sqrt(eta) (eq. 4).
 
     Args:
         alpha: the homogeneous NTK alpha >= 0 (eq. 7).
@@ -161,8 +207,8 @@ def solve_background(alpha, loss, phi0, *, eta, beta, steps, self_consistent: bo
         steps: increasing optimiser steps at which to report the solution.
         self_consistent: see above.
     """
-    if not isinstance(loss, PolynomialLoss):
-        raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(loss).__name__}")
+    _validate.require_float64()
+    _validate.polynomial_loss(loss)
     alpha = _validate.real("alpha", alpha, low=0.0)
     phi0 = _validate.real("phi0", phi0)
     if not isinstance(self_consistent, bool):
@@ -214,68 +260,6 @@ def background_deviation(alpha, loss, phi0, *, eta, beta, steps) -> float:
     fixed = solve_background(alpha, loss, phi0, eta=eta, beta=beta, steps=steps)
     sc = solve_background(alpha, loss, phi0, eta=eta, beta=beta, steps=steps, self_consistent=True)
     return relative_deviation(fixed.phi, sc.phi, fixed.phi)
-
-
-@dataclasses.dataclass(frozen=True)
-class BackgroundComparison:
-    """A homogeneous network trained with eq. 2 next to the two backgrounds of eq. 6.
-
-    Attributes:
-        f_net: network output at ``fixed.steps`` (one input point).
-        fixed, self_consistent: :class:`Background` solutions with alpha = the initial one-point NTK,
-            from rest at f_net[0].
-        alpha_final: the one-point NTK after training (its drift is one source of deviation).
-        stability_ratio: eta alpha L''(f_init) / (2 (1 + beta)) (linearly unstable above 1).
-    """
-
-    f_net: np.ndarray
-    fixed: Background
-    self_consistent: Background
-    alpha_final: float
-    stability_ratio: float
-
-    @property
-    def alpha_initial(self) -> float:
-        return self.fixed.alpha
-
-    @property
-    def epsilon(self) -> float:
-        """alpha L(f_init)/V0 = eta/eta_max: the backreaction the fixed-H matching neglects."""
-        return float(self.fixed.energy_ratio[0])
-
-    @property
-    def deviation_fixed(self) -> float:
-        """Network vs fixed-H background (eq. 7), in units of the predicted excursion."""
-        return relative_deviation(self.f_net, self.fixed.phi, self.fixed.phi)
-
-    @property
-    def deviation_self_consistent(self) -> float:
-        """Network vs self-consistent background, in units of the fixed-H excursion."""
-        return relative_deviation(self.f_net, self.self_consistent.phi, self.fixed.phi)
-
-    @property
-    def deviation_backgrounds(self) -> float:
-        """Fixed-H vs self-consistent background, in units of the fixed-H excursion."""
-        return relative_deviation(self.fixed.phi, self.self_consistent.phi, self.fixed.phi)
-
-
-def compare_backgrounds(apply_fn, params, x0, *, eta, beta, loss, steps, record_every=1) -> BackgroundComparison:
-    """Train a homogeneous network (one input point) and solve both backgrounds of eq. 6 for it.
-
-    alpha is the empirical NTK at ``x0`` before training (eq. 7); training uses
-    :func:`nncosmo_helpers.train.train_momentum` (it raises ``TrainingDiverged`` if the run diverges).
-    """
-    from .train import train_momentum  # local import: training is not needed by the solvers
-
-    x0 = jnp.asarray(x0)
-    if x0.ndim != 2 or x0.shape[0] != 1:
-        raise ValueError(f"x0 must be a single point of shape (1, d), got {x0.shape}")
-    run = train_momentum(apply_fn, params, x0, eta=eta, beta=beta, loss=loss, steps=steps, record_every=record_every)
-    f_net = np.asarray(run.f[:, 0], dtype=float)
-    alpha0 = float(run.alpha_initial)
-    fixed = solve_background(alpha0, loss, f_net[0], eta=eta, beta=beta, steps=run.steps)
-    sc = solve_background(alpha0, loss, f_net[0], eta=eta, beta=beta, steps=run.steps, self_consistent=True)
-    return BackgroundComparison(f_net, fixed, sc, float(run.alpha_final), float(run.stability_ratio))
 
 
 def backgrounds_at_epsilon(alpha, loss, phi0, *, epsilon, beta, relaxation_times=8.0, samples=400):

@@ -12,29 +12,25 @@ with V = alpha L + V0 and 3H^2 = V0.
 In the eigenbasis of K (eqs. 11-13) the equation splits into the mean field (eq. 15) and the modes
 (eq. 16), whose coupling lambda_i/N multiplies the mass term L''(f_bar).
 
-The ODEs are integrated with diffrax (8th-order Dormand-Prince, rtol 1e-10).
+With a step-dependent momentum (the optimisers of :mod:`~nncosmo_helpers.optimizers`) the friction
+becomes a Hubble rate 3H(t) (:func:`predict_hubble`).
+
+Every ODE is integrated by :mod:`nncosmo_helpers.odes` (8th-order Dormand-Prince, rtol 1e-10). The
+module imports no training and no networks: comparisons with trained networks are in
+:mod:`nncosmo_helpers.experiments`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
-import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
-from .loss import PolynomialLoss
+from . import _validate, odes
+from .cosmology import flrw_parameters
 
-RTOL = 1e-10
-ATOL = 1e-12
-
-
-def _check_loss(loss):
-    if not isinstance(loss, PolynomialLoss):
-        raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(loss).__name__}")
-    return loss
 
 
 def _solve_second_order(force, y0, ts, gamma, args):
@@ -46,24 +42,13 @@ def _solve_second_order(force, y0, ts, gamma, args):
 
 
 def _solve_impl(force, y0, ts, gamma, args):
-    def vector_field(t, state, a):
+    """y'' + gamma y' = force(y, args) from rest at y0; y at the times ts (through :func:`odes.solve`)."""
+
+    def vector_field(t, state, a):  # the form -gamma v + F, kept so that results are bit for bit unchanged
         y, v = state
         return v, -gamma * v + force(y, a)
 
-    t1 = ts[-1]
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(vector_field),
-        diffrax.Dopri8(),
-        t0=0.0,
-        t1=t1,
-        dt0=None,
-        y0=(y0, jnp.zeros_like(y0)),
-        args=args,
-        saveat=diffrax.SaveAt(ts=ts),
-        stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
-        max_steps=2_000_000,
-    )
-    return sol.ys[0]
+    return odes.solve(vector_field, (y0, jnp.zeros_like(y0)), ts, args)[0]
 
 
 _solve_jit = jax.jit(_solve_impl, static_argnums=0)
@@ -81,7 +66,7 @@ def _times(steps, eta):
 
 def _solve_at(force, y0, steps, eta, beta, args):
     steps, ts = _times(steps, eta)
-    gamma = (1.0 - beta) / np.sqrt(eta)
+    gamma = flrw_parameters(eta, beta).friction
     if ts[-1] == 0.0:
         return jnp.broadcast_to(jnp.asarray(y0, jnp.float64), (len(ts),) + jnp.shape(y0))
     return _solve_second_order(force, y0, ts, gamma, args)
@@ -102,9 +87,10 @@ def predict_linearized(kernel, f_init, *, eta, beta, loss, steps):
     Returns:
         array of shape (len(steps), N).
     """
+    _validate.require_float64()
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     f_init = jnp.atleast_1d(jnp.asarray(_validate.finite_array("f_init", f_init)))
     if f_init.ndim == 2 and f_init.shape[1] == 1:
         f_init = f_init[:, 0]
@@ -127,8 +113,7 @@ def predict_homogeneous(alpha, f_init, *, eta, beta, loss, steps):
 # ---------------------------------------------------------------------------------------------
 # mean field and modes (eqs. 11-16)
 # ---------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Modes:
+class Modes(NamedTuple):
     """Eigen-decomposition of an NTK on N points (eqs. 11-13).
 
     ``eigenvalues`` are sorted in descending order; ``eigenvectors[:, i]`` is v_{i+1}, normalised,
@@ -191,9 +176,10 @@ def predict_mean_and_modes(modes: Modes, f_init, *, eta, beta, loss, steps, fric
 
     Returns (f_bar, delta_tilde) of shapes (len(steps),) and (len(steps), N - 1).
     """
+    _validate.require_float64()
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     if not isinstance(modes, Modes):
         raise TypeError(f"modes must be a Modes from mode_decomposition(kernel), got {type(modes).__name__}")
     if friction_sign not in (1.0, -1.0, 1, -1):
@@ -205,7 +191,7 @@ def predict_mean_and_modes(modes: Modes, f_init, *, eta, beta, loss, steps, fric
     y0 = jnp.concatenate([fbar0[None], delta0])
     lam_over_n = modes.eigenvalues / modes.n_points
     steps, ts = _times(steps, eta)
-    gamma = friction_sign * (1.0 - beta) / np.sqrt(eta)
+    gamma = friction_sign * flrw_parameters(eta, beta).friction
     if ts[-1] == 0.0:
         ys = jnp.broadcast_to(y0, (len(ts),) + y0.shape)
     else:
@@ -246,9 +232,10 @@ def iterate_linearized(kernel, f_init, *, eta, beta, loss, steps):
 
     Args and return value as :func:`predict_linearized`, except that ``steps`` must be integers.
     """
+    _validate.require_float64()
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     steps = _validate.steps(steps)
     if not np.all(steps == np.round(steps)):
         raise ValueError("steps must be integer step numbers for the discrete iteration")
@@ -302,81 +289,109 @@ def discretisation_error(kernel, f_init, *, friction, loss, t_final, n_steps, n_
     return np.asarray(sqrt_eta), np.asarray(errors)
 
 
-@dataclasses.dataclass(frozen=True)
-class HomogeneousComparison:
-    """A trained homogeneous network next to its continuum prediction (eq. 7).
+class ConvergenceStudy(NamedTuple):
+    """The discretisation error of eq. 2 against eq. 9 over a range of sqrt(eta) at fixed friction, with
+    the least-squares line log error = slope log sqrt(eta) + intercept over sqrt(eta) <= ``fit_max``."""
 
-    Attributes (arrays over the recorded steps):
-        eta, beta: the optimiser hyperparameters.
-        steps, t: step numbers and continuum times t = step sqrt(eta).
-        f_net: the network output during training (eq. 2 on the weights).
-        f_ode: eq. 7 with alpha frozen at its initial value, from rest at f_net[0].
-        f_discrete: eq. 2 in function space with the same frozen alpha (:func:`iterate_linearized`),
-            so that f_discrete - f_ode is the time-discretisation error and f_net - f_discrete the
-            effect of the network's non-linearity (the drift of alpha) on the same discrete steps.
-        alpha_initial, alpha_final: the one-point NTK at the start and the end of training.
+    label: str
+    friction: float
+    sqrt_eta: np.ndarray
+    error: np.ndarray
+    slope: float
+    intercept: float
+
+
+def convergence_study(kernel, f_init, *, friction, loss, t_final, n_records, n_points, max_block=500,
+                      fit_max=0.1) -> ConvergenceStudy:
+    """:func:`discretisation_error` on ``n_points`` step counts n = n_records * b, the blocks b
+    log-spaced (rounded, duplicates dropped) from t_final friction / n_records, i.e. beta = 0, to
+    ``max_block``; the order of convergence is fitted where sqrt(eta) <= ``fit_max`` (there the O(eta)
+    terms are small)."""
+    blocks = np.geomspace(t_final * friction / n_records, max_block, n_points)
+    n_steps = n_records * np.unique(np.round(blocks).astype(int))
+    h, err = discretisation_error(kernel, f_init, friction=friction, loss=loss, t_final=t_final, n_steps=n_steps,
+                                  n_records=n_records)
+    fit = h <= fit_max
+    slope, intercept = np.polyfit(np.log(h[fit]), np.log(err[fit]), 1)
+    return ConvergenceStudy(f"$3H = {friction}$", friction, h, err, slope, intercept)
+
+
+# ---------------------------------------------------------------------------------------------
+# time-dependent friction: the continuum limit of the momentum schedules (nncosmo_helpers.optimizers)
+# ---------------------------------------------------------------------------------------------
+def _friction(t, f, v, args):
+    """3H for every kind at once: gamma0 + 3p/(t + t0) + kappa sqrt(3 rho); unused terms have zero
+    coefficients, so one compiled solver serves de Sitter, power laws and the Friedmann constraint."""
+    power = jnp.where(args["p"] > 0, 3.0 * args["p"] / jnp.where(t + args["t0"] > 0, t + args["t0"], 1.0), 0.0)
+    # canonical field phi = f/sqrt(alpha): kinetic phi'^2/2 = f'^2/(2 alpha), potential L(f) + V0
+    rho = 0.5 * v**2 / args["alpha"] + args["loss"](f) + args["v0"]
+    return args["gamma"] + power + args["kappa"] * jnp.sqrt(3.0 * jnp.maximum(rho, 0.0))
+
+
+FRICTIONS = ("de_sitter", "power_law", "friedmann")
+
+
+def _field_impl(f_init, t_start, v_start, ts, args):
+    def vector_field(t, state, a):
+        f, v = state
+        return v, -_friction(t, f, v, a) * v - a["alpha"] * a["loss"].first(f)
+
+    return odes.solve(vector_field, (f_init, v_start), ts, args, t0=t_start)[0]
+
+
+_field = jax.jit(_field_impl)
+
+
+def predict_hubble(alpha, f_init, *, eta, loss, steps, kind, beta=None, p=None, t0=0.0, v0=0.0):
+    """Homogeneous field equation with a time-dependent friction: f'' + 3H f' + alpha L'(f) = 0.
+
+    The FLRW field equation (eq. 6 of the paper, with V = alpha L) for the output f of a homogeneous
+    network trained with one of the optimisers of :mod:`~nncosmo_helpers.optimizers`, from rest at f_init, reported at
+    t = step * sqrt(eta). ``kind`` selects H:
+
+    * ``"de_sitter"``: 3H = (1 - beta)/sqrt(eta) (eq. 7; needs ``beta``);
+    * ``"power_law"``: H = p/(t + t0) (needs ``p``). For t0 = 0 the equation is singular at t = 0;
+      the regular solution starts as f = f_init - alpha L'(f_init) t^2/(2(1 + 3p)) + O(t^4), which is
+      used to start the integration at a tiny time;
+    * ``"friedmann"``: 3H^2 = f'^2/(2 alpha) + L(f) + V0, the Friedmann optimiser's constraint in terms
+      of the canonical field phi = f/sqrt(alpha) (its kinetic energy equals the parameter-space
+      |theta'|^2/2 when theta' lies in the span of grad f, and its potential is L).
+
+    Returns an array of shape (len(steps),).
     """
+    eta = _validate.eta(eta)
+    alpha = _validate.real("alpha", np.asarray(alpha, dtype=float).reshape(()), low=0.0)
+    f_init = _validate.real("f_init", np.asarray(f_init, dtype=float).reshape(()))
+    _validate.require_float64()
+    _validate.polynomial_loss(loss)
+    if kind not in FRICTIONS:
+        raise ValueError(f"kind must be one of {sorted(FRICTIONS)}, got {kind!r}")
+    steps = _validate.steps(steps)
+    ts = steps * np.sqrt(eta)
+    args = {"alpha": alpha, "loss": loss, "gamma": 0.0, "p": 0.0, "t0": 0.0, "v0": 0.0, "kappa": 0.0}
+    t_start, v_start = 0.0, 0.0
+    f_start = f_init
+    if kind == "de_sitter":
+        args["gamma"] = flrw_parameters(eta, beta).friction
+    elif kind == "power_law":
+        p = _validate.real("p", p, low=0.0, low_open=True)
+        t0 = _validate.real("t0", t0, low=0.0)
+        args["p"], args["t0"] = p, t0
+        if t0 == 0.0:
+            acc = -alpha * float(loss.first(f_init))
+            t_start = min(1e-4, 1e-3 * max(ts[-1], 1e-12))
+            f_start = f_init + acc * t_start**2 / (2.0 * (1.0 + 3.0 * p))
+            v_start = acc * t_start / (1.0 + 3.0 * p)
+    else:
+        args["v0"] = _validate.real("v0", v0, low=0.0)
+        args["kappa"] = 1.0
+    if ts[-1] <= t_start:
+        return jnp.full(len(ts), f_init)
+    out_ts = np.maximum(ts, t_start)
+    args = {k: (v if k == "loss" else jnp.float64(v)) for k, v in args.items()}
+    fs = _field(jnp.float64(f_start), jnp.float64(t_start), jnp.float64(v_start), jnp.asarray(out_ts), args)
+    return jnp.where(jnp.asarray(ts) <= t_start, f_init, fs)
 
-    eta: float
-    beta: float
-    steps: np.ndarray
-    t: np.ndarray
-    f_net: np.ndarray
-    f_ode: np.ndarray
-    f_discrete: np.ndarray
-    alpha_initial: float
-    alpha_final: float
-
-    @property
-    def displacement(self) -> float:
-        """|f_net(T) - f_net(0)|, the scale of the deviations below (the paper's Fig. 3 uses it)."""
-        return float(abs(self.f_net[-1] - self.f_net[0]))
-
-    @property
-    def end_deviation(self) -> float:
-        """|f_net(T) - f_ode(T)| / displacement."""
-        return float(abs(self.f_net[-1] - self.f_ode[-1])) / self.displacement
-
-    @property
-    def max_deviation(self) -> float:
-        """max_t |f_net(t) - f_ode(t)| / displacement."""
-        return float(np.max(np.abs(self.f_net - self.f_ode))) / self.displacement
-
-    @property
-    def end_discretisation(self) -> float:
-        """|f_discrete(T) - f_ode(T)| / displacement: the part of the deviation due to finite steps."""
-        return float(abs(self.f_discrete[-1] - self.f_ode[-1])) / self.displacement
-
-    @property
-    def alpha_drift(self) -> float:
-        """(alpha_final - alpha_initial) / alpha_initial."""
-        return (self.alpha_final - self.alpha_initial) / self.alpha_initial
-
-
-def homogeneous_comparison(apply_fn, params, x0, *, eta, beta, loss, steps) -> HomogeneousComparison:
-    """Train a network on one input point and compare it with eq. 7 (and with eq. 2 at frozen alpha).
-
-    Args:
-        apply_fn, params: the network; x0: the single input, shape (1, d).
-        eta, beta, loss, steps: as in :func:`nncosmo_helpers.train.train_momentum` (every step is
-            recorded).
-    """
-    from .train import train_momentum  # local import: train is a heavier module than dynamics
-
-    x0 = jnp.asarray(x0)
-    if x0.ndim != 2 or x0.shape[0] != 1:
-        raise ValueError(f"x0 must be a single point of shape (1, d), got {x0.shape}")
-    run = train_momentum(apply_fn, params, x0, eta=eta, beta=beta, loss=loss, steps=steps)
-    alpha0 = float(run.alpha_initial)
-    f_net = np.asarray(run.f[:, 0], dtype=float)
-    step_numbers = np.asarray(run.steps)
-    f_ode = predict_homogeneous(alpha0, f_net[0], eta=eta, beta=beta, loss=loss, steps=step_numbers)
-    f_disc = iterate_linearized([[alpha0]], [f_net[0]], eta=eta, beta=beta, loss=loss, steps=step_numbers)
-    return HomogeneousComparison(
-        eta=float(eta), beta=float(beta), steps=step_numbers, t=step_numbers * np.sqrt(eta), f_net=f_net,
-        f_ode=np.asarray(f_ode), f_discrete=np.asarray(f_disc[:, 0]), alpha_initial=alpha0,
-        alpha_final=float(run.alpha_final),
-    )
 
 
 def slow_roll_discretisation(alpha, *, eta, beta, loss, steps) -> float:
@@ -399,12 +414,12 @@ def slow_roll_discretisation(alpha, *, eta, beta, loss, steps) -> float:
     alpha = _validate.real("alpha", alpha, low=0.0, low_open=True)
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     steps = _validate.integer("steps", steps, low=1)
     if loss.n != 2:
         raise ValueError(f"the estimate assumes a quadratic loss (n = 2), got n = {loss.n}")
     h = np.sqrt(eta)
-    gamma = (1.0 - beta) / h
+    gamma = flrw_parameters(eta, beta).friction
     k = alpha * loss.m**2
     if 4 * k >= gamma**2:
         raise ValueError(f"not overdamped: 4 alpha m^2 = {4 * k:.3g} >= (3H)^2 = {gamma**2:.3g}")
@@ -469,8 +484,7 @@ def mode_sign_changes(modes: Modes, n_modes=None, *, rel_tol: float = 1e-6) -> n
     return np.asarray(out)
 
 
-@dataclasses.dataclass(frozen=True)
-class ModeComparison:
+class ModeComparison(NamedTuple):
     """A trained inhomogeneous network projected onto the initial NTK eigenvectors (eq. 14).
 
     All amplitudes use the normalisation of :meth:`Modes.project`: the mean field f_bar = v_1 . f / sqrt(N)
@@ -623,6 +637,7 @@ def predict_field_modes(wavenumbers, phi_k_init, *, alpha, phi_init, eta, beta, 
 
     Returns (phi, phi_k) of shapes (len(steps),) and (len(steps), len(wavenumbers)).
     """
+    _validate.require_float64()
     k = np.atleast_1d(np.asarray(_validate.finite_array("wavenumbers", wavenumbers), dtype=float))
     if k.ndim != 1:
         raise ValueError(f"wavenumbers must be a 1-D array, got shape {k.shape}")
@@ -631,7 +646,7 @@ def predict_field_modes(wavenumbers, phi_k_init, *, alpha, phi_init, eta, beta, 
     phi_init = _validate.real("phi_init", phi_init)
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     y0 = jnp.concatenate([jnp.asarray([phi_init]), jnp.asarray(amp)])
     ys = _solve_at(_field_mode_force, y0, steps, eta, beta, (jnp.asarray(k**2), jnp.float64(alpha), loss))
     return ys[:, 0], ys[:, 1:]
@@ -662,8 +677,7 @@ def mean_field_couplings(kernel) -> dict:
     return {"lambda1/N": lam1 / n, "mean Theta": float(k.mean()), "mean diag Theta": float(np.mean(np.diag(k)))}
 
 
-@dataclasses.dataclass(frozen=True)
-class MeanFieldComparison:
+class MeanFieldComparison(NamedTuple):
     """Observed mean evolution of an inhomogeneous network against homogeneous predictions.
 
     Attributes (arrays over ``steps``):

@@ -49,6 +49,7 @@ def empirical_ntk(apply_fn, params, x1, x2=None, *, implementation: str = "auto"
         implementation: ``"auto"`` (structured for this package's MLPs, generic otherwise),
             ``"structured"`` or ``"jacobian"``.
     """
+    _validate.finite_inputs("x1", x1, "x2", x2)
     same = x2 is None or x2 is x1
     x1 = _as_inputs("x1", x1)
     x2 = x1 if same else _as_inputs("x2", x2)
@@ -143,6 +144,7 @@ def alpha(apply_fn, params, x0=None):
 
     ``x0`` defaults to the origin of the network's input space, shape (1, d).
     """
+    _validate.require_float64()
     if x0 is None:
         x0 = jnp.zeros((1, params["layer_0"]["W"].shape[0]))
     x0 = _as_inputs("x0", x0)
@@ -188,6 +190,7 @@ def infinite_width_ntk(x1, x2=None, *, hidden_layers: int, activation: str, W_st
     K <- E[phi(u) phi(v)] and Theta <- Theta * E[phi'(u) phi'(v)] (arcsine kernel for erf,
     arc-cosine kernel for relu). The input covariance is x . x' / d.
     """
+    _validate.finite_inputs("x1", x1, "x2", x2)
     hidden_layers = _validate.integer("hidden_layers", hidden_layers, low=0)
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")

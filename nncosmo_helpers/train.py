@@ -189,7 +189,7 @@ def optax_trajectory(apply_fn, optimizer, steps, record_every, params, x, hyperp
     """Pure core of :func:`train_optax`: full-batch training with ``optimizer(**hyperparams)``.
 
     ``optimizer`` is a factory returning an ``optax.GradientTransformation`` (extra-args ones such as
-    :func:`~nncosmo_helpers.optim.friedmann_momentum` receive the current dataset loss as ``value``).
+    :func:`~nncosmo_helpers.optimizers.friedmann_momentum` receive the current dataset loss as ``value``).
     Returns (f of shape (steps // record_every + 1, N), dataset loss per row, final params).
     Jit it with ``static_argnums=(0, 1, 2, 3)``; it can be vmapped over params and hyperparams.
     """
@@ -250,7 +250,7 @@ def train_optax(apply_fn, params, x, *, optimizer, hyperparams, loss, steps, rec
     Args:
         apply_fn, params, x, loss, steps, record_every, compute_ntk: as in :func:`train_momentum`.
         optimizer: a hashable factory (e.g. a module-level function such as
-            :func:`~nncosmo_helpers.optim.power_law_momentum`) called as ``optimizer(**hyperparams)``
+            :func:`~nncosmo_helpers.optimizers.power_law_momentum`) called as ``optimizer(**hyperparams)``
             inside the jitted loop, so new hyperparameter values do not recompile.
         hyperparams: dict of scalar hyperparameters (e.g. ``{"eta": 0.1, "p": 2/3}``).
 
@@ -283,170 +283,3 @@ def train_optax_batch(apply_fn, params, x, *, optimizer, hyperparams, loss, step
     loss_d = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), loss)
     hp = {k: jnp.asarray(v, dtype) for k, v in hyperparams.items()}
     return _optax_batch(apply_fn, optimizer, steps, record_every, params, x.astype(dtype), hp, loss_d)
-
-
-# ---------------------------------------------------------------------------------------------
-# width and precision (used by the chapter "Width and precision")
-# ---------------------------------------------------------------------------------------------
-def _alpha_seeds_impl(apply_fn, init_fn, input_dim, keys, x0):
-    def one(key):
-        return empirical_ntk(apply_fn, init_fn(key, input_dim), x0)[0, 0]
-
-    return jax.lax.map(one, keys)
-
-
-_alpha_seeds = jax.jit(_alpha_seeds_impl, static_argnums=(0, 1, 2))
-
-
-def alpha_at_init(apply_fn, init_fn, keys, x0):
-    """alpha = Theta(x0, x0) (eq. 7) for one initialisation per key, shape (len(keys),).
-
-    The initialisations are drawn and evaluated one after the other inside one jitted ``lax.map``,
-    so memory stays that of a single network whatever the number of seeds. ``init_fn`` must be
-    hashable (the ``init_fn`` of :func:`~nncosmo_helpers.network.mlp` is a closure: wrap the pair in
-    a module-level function or pass the same object every time).
-    """
-    x0 = jnp.asarray(x0)
-    if x0.ndim != 2 or x0.shape[0] != 1:
-        raise ValueError(f"x0 must be a single point of shape (1, d), got {x0.shape}")
-    return np.asarray(_alpha_seeds(apply_fn, init_fn, int(x0.shape[1]), jnp.asarray(keys), x0))
-
-
-def update_rounding(apply_fn, params, x, *, loss, beta, dtype=jnp.float32):
-    """Where the updates of eq. 2 fall below the resolution of ``dtype`` (float32 by default).
-
-    An update Delta theta_j is lost in ``theta_j + Delta theta_j`` when |Delta theta_j| < ulp(theta_j)/2.
-    With a slowly varying gradient, momentum descent moves at the terminal step
-    |Delta theta_j| = eta |g_j|/(1 - beta), so parameter j stops moving below the learning rate
-
-        eta_j = (1 - beta) ulp(theta_j) / (2 |g_j|),    g_j = dL/dtheta_j at the initialisation.
-
-    The output moves as f' = sum_j (df/dtheta_j) theta_j' with theta_j' proportional to df/dtheta_j,
-    so parameter j carries the share w_j = (df/dtheta_j)^2 / alpha of the kernel alpha = sum (df/dtheta_j)^2
-    (for one input point). Returns ``(eta_j, w_j)`` as flat float64 arrays; the lost share of the
-    kernel at learning rate eta is ``sum(w_j[eta < eta_j])`` (:func:`lost_kernel_fraction`).
-    """
-    beta = _validate.beta(beta)
-    x = jnp.asarray(x)
-    if x.shape[0] != 1:
-        raise ValueError("update_rounding is for a homogeneous network: pass one input point")
-    p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
-    jac = jax.grad(lambda p: apply_fn(p, x)[0, 0])(p64)
-    f = apply_fn(p64, x)[0, 0]
-    lprime = float(loss.first(f))
-    leaves_j = np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(jac)])
-    leaves_p = np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(p64)])
-    ulp = np.spacing(np.abs(leaves_p.astype(np.dtype(dtype)))).astype(np.float64)
-    g = np.abs(lprime * leaves_j)  # dataset loss of one point: dL/dtheta = L'(f) df/dtheta
-    with np.errstate(divide="ignore"):
-        eta_j = np.where(g > 0, (1.0 - beta) * ulp / (2.0 * g), np.inf)
-    w = leaves_j**2 / np.sum(leaves_j**2)
-    return eta_j, w
-
-
-def lost_kernel_fraction(eta, eta_j, w, *, rounding="nearest"):
-    """Share of the kernel that the rounded updates fail to transmit at learning rate(s) ``eta``.
-
-    With u_j = eta/(2 eta_j) = |Delta theta_j|/ulp(theta_j) (see :func:`update_rounding`):
-
-    * ``rounding="threshold"``: parameters with u_j < 1/2 are frozen, the rest move exactly;
-      returns sum of w_j over the frozen ones;
-    * ``rounding="nearest"`` (default): every step is rounded to the nearest multiple of the ulp, so
-      parameter j moves by round(u_j)/u_j of its intended step (0 below half an ulp, up to twice it
-      between half and one ulp); returns 1 - sum_j w_j round(u_j)/u_j, which can be negative.
-    """
-    if rounding not in ("nearest", "threshold"):
-        raise ValueError(f"rounding must be 'nearest' or 'threshold', got {rounding!r}")
-    eta = np.atleast_1d(np.asarray(eta, float))
-    u = eta[:, None] / (2.0 * eta_j[None, :])
-    if rounding == "threshold":
-        moved = (u >= 0.5).astype(float)
-    else:
-        moved = np.where(u > 0, np.round(u) / np.where(u > 0, u, 1.0), 0.0)
-    return 1.0 - moved @ w
-
-
-def precision_maps(*, width, arch, x, loss, etas, betas, steps, seed=0):
-    """Relative end-point deviation of eq. 7 over an (eta, beta) grid, in float64 and in float32.
-
-    One network (:func:`~nncosmo_helpers.network.mlp` with ``width`` and the keyword arguments
-    ``arch``, initialised with ``PRNGKey(seed)``) is trained with momentum descent (eq. 2) for
-    ``steps`` steps at every grid point, once in float64 and once cast to float32 (one vmapped,
-    jitted run per precision). The prediction of eq. 7 is always float64, from the float64 alpha and
-    output at initialisation. The deviation is |f_pred(t_max) - f(t_max)| / |f_pred(t_max) - f(0)|
-    (relative to the predicted distance travelled, the same denominator for both precisions).
-
-    Returns a dict with ``dev64`` and ``dev32`` of shape (len(betas), len(etas)), the end outputs
-    ``f64``, ``f32``, the predictions ``pred``, ``alpha`` and ``f_init``.
-    """
-    from . import dynamics, network
-
-    etas = np.asarray(etas, float)
-    betas = np.asarray(betas, float)
-    init64, apply64 = network.mlp(width=width, **arch)
-    _, apply32 = network.mlp(width=width, **arch, dtype=jnp.float32)
-    x = jnp.asarray(x)
-    params = init64(jax.random.PRNGKey(seed), x.shape[1])
-    E, B = np.meshgrid(etas, betas)
-    hp = {"eta": E.ravel(), "beta": B.ravel()}
-    ends = {}
-    for name, apply_fn, p in (("f64", apply64, params), ("f32", apply32, network.cast(params, jnp.float32))):
-        batch = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (E.size,) + a.shape), p)
-        fs, _ = train_optax_batch(apply_fn, batch, x, optimizer=momentum_sgd, hyperparams=hp, loss=loss, steps=steps,
-                                  record_every=steps)
-        ends[name] = np.asarray(fs[:, -1, 0], float).reshape(E.shape)
-    alpha = float(empirical_ntk(apply64, params, x)[0, 0])
-    f_init = float(apply64(params, x)[0, 0])
-    pred = np.array([
-        float(dynamics.predict_homogeneous(alpha, f_init, eta=e, beta=b, loss=loss, steps=[0, steps])[-1])
-        for e, b in zip(E.ravel(), B.ravel())
-    ]).reshape(E.shape)
-    travel = np.abs(pred - f_init)
-    return {"dev64": np.abs(pred - ends["f64"]) / travel, "dev32": np.abs(pred - ends["f32"]) / travel,
-            "f64": ends["f64"], "f32": ends["f32"], "pred": pred, "alpha": alpha, "f_init": f_init}
-
-
-def crossing(x, y, level):
-    """The x at which y first falls below ``level`` (y sampled at increasing x), interpolated
-    linearly in log x and log y; nan if it never does, x[0] if it starts below."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    below = np.nonzero(y < level)[0]
-    if below.size == 0:
-        return float("nan")
-    k = int(below[0])
-    if k == 0:
-        return float(x[0])
-    lx, ly = np.log(x[k - 1 : k + 1]), np.log(np.maximum(y[k - 1 : k + 1], 1e-300))
-    return float(np.exp(lx[0] + (np.log(level) - ly[0]) * (lx[1] - lx[0]) / (ly[1] - ly[0])))
-
-
-def _drift_impl(apply_fn, init_fn, input_dim, steps, keys, x, eta, beta, loss):
-    def one(key):
-        p = init_fn(key, input_dim)
-        a0 = empirical_ntk(apply_fn, p, x)[0, 0]
-        fs, _, p_end = optax_trajectory(apply_fn, momentum_sgd, steps, steps, p, x, {"eta": eta, "beta": beta}, loss)
-        return a0, empirical_ntk(apply_fn, p_end, x)[0, 0], fs[0, 0], fs[-1, 0]
-
-    return jax.lax.map(one, keys)
-
-
-_drift = jax.jit(_drift_impl, static_argnums=(0, 1, 2, 3))
-
-
-def kernel_drift(apply_fn, init_fn, keys, x, *, eta, beta, loss, steps):
-    """Train one homogeneous network per key with eq. 2 and return the kernel at both ends.
-
-    All initialisations run one after the other in a single jitted ``lax.map`` (one compilation per
-    architecture, the memory of one network). Returns a dict of arrays over keys: ``alpha0``,
-    ``alpha_end`` (alpha = Theta(x, x) at step 0 and at ``steps``), ``f_init`` and ``f_end``.
-    ``init_fn`` must be hashable (pass the same object for every call).
-    """
-    eta = _validate.eta(eta)
-    beta = _validate.beta(beta)
-    steps = _validate.integer("steps", steps, low=1)
-    x = jnp.asarray(x)
-    if x.ndim != 2 or x.shape[0] != 1:
-        raise ValueError(f"x must be a single point of shape (1, d), got {x.shape}")
-    a0, a1, f0, f1 = _drift(apply_fn, init_fn, int(x.shape[1]), steps, jnp.asarray(keys), x, jnp.float64(eta),
-                            jnp.float64(beta), loss)
-    return {"alpha0": np.asarray(a0), "alpha_end": np.asarray(a1), "f_init": np.asarray(f0), "f_end": np.asarray(f1)}

@@ -114,6 +114,7 @@ def test_flrw_parameters_closed_forms(eta, beta):
     p = cosmology.flrw_parameters(eta, beta)
     assert p.beta_tilde == pytest.approx((beta - 1.0) / np.sqrt(eta), rel=1e-14)
     assert p.friction == pytest.approx((1.0 - beta) / np.sqrt(eta), rel=1e-14)
+    assert p.friction == (1.0 - beta) / np.sqrt(eta)  # bit for bit: the ODEs take their friction from here
     assert 3.0 * p.hubble**2 == pytest.approx(p.vacuum_energy, rel=1e-13)  # Friedmann with V0 only
     assert p.vacuum_energy == pytest.approx((1.0 - beta) ** 2 / (3.0 * eta), rel=1e-13)
     assert p.hubble_length == pytest.approx(3.0 * np.sqrt(eta) / (1.0 - beta), rel=1e-13)
@@ -190,6 +191,17 @@ def test_discretisation_error_is_first_order_in_sqrt_eta():
                                            t_final=10.0, n_steps=[200, 2000], n_records=20)
     order = np.log(err[0] / err[1]) / np.log(h[0] / h[1])
     assert abs(order - 1.0) < 0.1, order
+
+
+def test_convergence_study_fits_first_order():
+    """The packaged study (log-spaced step counts, fit where sqrt(eta) <= fit_max) finds order 1 as well."""
+    kernel = ntk.infinite_width_ntk(X4, hidden_layers=2, activation="erf", W_std=1.0, b_std=0.05)
+    study = dynamics.convergence_study(kernel, jnp.array([0.3, -0.2, 0.1, 0.5]), friction=3.0,
+                                       loss=PolynomialLoss(1.0, 1.0, 2), t_final=10.0, n_records=20, n_points=4,
+                                       max_block=100, fit_max=0.1)
+    assert study.label == "$3H = 3.0$" and len(study.sqrt_eta) == len(study.error) == 4
+    assert np.all(np.diff(study.sqrt_eta) < 0) and study.sqrt_eta[0] == pytest.approx(10.0 / 20 / 2)  # beta = 0 first
+    assert abs(study.slope - 1.0) < 0.1, study.slope
 
 
 def test_slow_roll_discretisation_estimate():

@@ -18,6 +18,7 @@ RUN = textwrap.dedent(
     import hashlib
     import jax
     import numpy as np
+    jax.config.update("jax_enable_x64", True)
     from nncosmo_helpers.loss import PolynomialLoss
     from nncosmo_helpers.network import mlp
     from nncosmo_helpers.train import train_momentum

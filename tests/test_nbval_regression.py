@@ -44,6 +44,7 @@ CHAPTER = textwrap.dedent(
 
     ```{code-cell} ipython3
     import jax
+    jax.config.update("jax_enable_x64", True)
     from nncosmo_helpers.loss import PolynomialLoss
     from nncosmo_helpers.network import mlp
     from nncosmo_helpers.train import train_momentum

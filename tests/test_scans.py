@@ -174,6 +174,7 @@ def test_cli_rejects_unknown_profile():
 def test_sharded_configs_match_unsharded():
     script = textwrap.dedent("""
         import numpy as np, jax
+        jax.config.update("jax_enable_x64", True)
         from nncosmo_helpers.loss import PolynomialLoss
         from nncosmo_helpers.scans import engine as E
         assert len(jax.devices()) == 4

@@ -117,6 +117,9 @@ CASES = [
     ("infinite hidden_layers<0", lambda t: ntk.infinite_width_ntk(X, hidden_layers=-1, activation="erf", W_std=1.0, b_std=0.1), ValueError, "hidden_layers", ">= 0"),
     ("infinite activation", lambda t: ntk.infinite_width_ntk(X, hidden_layers=1, activation="sigmoid", W_std=1.0, b_std=0.1), ValueError, "activation", "['erf', 'relu']"),
     ("infinite W_std<0", lambda t: ntk.infinite_width_ntk(X, hidden_layers=1, activation="erf", W_std=-1.0, b_std=0.1), ValueError, "W_std", "(0.0, inf)"),
+    ("ntk x1 nan", lambda t: ntk.empirical_ntk(APPLY, PARAMS, np.where(X > 0.5, np.nan, X)), ValueError, "x1", "finite"),
+    ("ntk x2 inf", lambda t: ntk.empirical_ntk(APPLY, PARAMS, X, np.full((1, 2), np.inf)), ValueError, "x2", "finite"),
+    ("infinite x1 nan", lambda t: ntk.infinite_width_ntk(np.full((2, 2), np.nan), hidden_layers=1, activation="erf", W_std=1.0, b_std=0.1), ValueError, "x1", "finite"),
     ("infinite x1/x2 dims", lambda t: ntk.infinite_width_ntk(X, np.ones((2, 3)), hidden_layers=1, activation="erf", W_std=1.0, b_std=0.1), ValueError, "x2", None),
     # training length and bookkeeping
     ("train steps<0", lambda t: _train(steps=-1), ValueError, "steps", ">= 0"),
@@ -181,3 +184,33 @@ def test_good_input_passes_validation():
     PolynomialLoss(0.1, 1.0, 4.0)
     cosmology.flrw_parameters(np.float64(0.1), jax.numpy.asarray(0.5))  # numpy / 0-d JAX scalars are fine
     assert ntk.empirical_ntk(APPLY, PARAMS, X, X[:2]).shape == (3, 2)
+
+
+FLOAT32_SCRIPT = """
+import numpy as np
+from nncosmo_helpers import cosmology, dynamics
+from nncosmo_helpers.loss import PolynomialLoss
+import jax
+assert not jax.config.read("jax_enable_x64"), "importing the package must not switch float64 on"
+for call in (lambda: dynamics.predict_homogeneous(1.0, 0.0, eta=0.1, beta=0.0, loss=PolynomialLoss(0.1, 1.0, 2), steps=[0, 5]),
+             lambda: cosmology.solve_background(1.0, PolynomialLoss(0.1, 1.0, 2), 0.0, eta=0.1, beta=0.0, steps=[0, 5])):
+    try:
+        call()
+    except RuntimeError as err:
+        assert "jax.config.update('jax_enable_x64', True)" in str(err), err
+    else:
+        raise SystemExit("no error in float32 mode")
+print("ok")
+"""
+
+
+def test_float32_mode_is_refused_with_a_clear_error():
+    """Importing the package leaves JAX in float32; the physics then raises, naming the fix."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    proc = subprocess.run([sys.executable, "-c", FLOAT32_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

@@ -48,7 +48,7 @@ def network_overlays(runs):
     """Trained homogeneous networks on top of the two backgrounds, one panel per (eta, beta).
 
     Args:
-        runs: list of :class:`~nncosmo_helpers.cosmology.BackgroundComparison` (one loss).
+        runs: list of :class:`~nncosmo_helpers.experiments.background.BackgroundComparison` (one loss).
     """
     n = len(runs)
     ncols = n if n <= 2 else (2 if n == 4 else 3)

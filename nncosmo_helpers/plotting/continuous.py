@@ -11,8 +11,8 @@ def convergence(studies, *, fit_max=None):
     """Discretisation error of momentum GD against its continuum limit, log-log in sqrt(eta).
 
     Args:
-        studies: list of dicts with keys ``label``, ``sqrt_eta``, ``error`` (arrays) and
-            ``slope``, ``intercept`` (a fit log(error) = intercept + slope log(sqrt_eta)).
+        studies: list of :class:`~nncosmo_helpers.dynamics.ConvergenceStudy` (``label``, ``sqrt_eta``, ``error`` and
+            ``slope``, ``intercept``: a fit log(error) = intercept + slope log(sqrt_eta)).
         fit_max: if given, the largest sqrt(eta) used in the fits (drawn as a vertical line).
 
     Returns the figure.
@@ -20,11 +20,11 @@ def convergence(studies, *, fit_max=None):
     fig, ax = new_figure(width=5.6, height=4.0)
     for k, s in enumerate(studies):
         color = f"C{k}"
-        h = np.asarray(s["sqrt_eta"])
-        ax.loglog(h, s["error"], "o", color=color, label=s["label"])
+        h = np.asarray(s.sqrt_eta)
+        ax.loglog(h, s.error, "o", color=color, label=s.label)
         hh = np.geomspace(h.min(), h.max(), 50)
-        ax.loglog(hh, np.exp(s["intercept"]) * hh ** s["slope"], "-", color=color, lw=1.0,
-                  label=rf"fit: slope {s['slope']:.3f}")
+        ax.loglog(hh, np.exp(s.intercept) * hh ** s.slope, "-", color=color, lw=1.0,
+                  label=rf"fit: slope {s.slope:.3f}")
     if fit_max is not None:
         ax.axvline(fit_max, color="0.5", lw=0.8, ls=":")
     ax.set_xlabel(r"$\sqrt{\eta}$ (step in continuum time)")

@@ -14,7 +14,7 @@ def schedules_and_trajectories(schedules, beta_of_i, runs, *, t_scale=1.0):
     """(a) beta_i of every schedule against the step i; (b) network outputs (markers) and the
     FLRW predictions (lines) for one loss, one learning rate.
 
-    ``beta_of_i``: {name: (i, beta_i)}. ``runs``: {name: dict from optim.duality_check} with the
+    ``beta_of_i``: {name: (i, beta_i)}. ``runs``: {name: DualityCheck from experiments.schedules.duality_check}; the
     continuum time t = step sqrt(eta) (``t_scale`` = sqrt(eta)).
     """
     fig, (ax1, ax2) = new_figure(2, width=10.0, height=3.9)
@@ -22,10 +22,10 @@ def schedules_and_trajectories(schedules, beta_of_i, runs, *, t_scale=1.0):
         i, b = beta_of_i[s.name]
         ax1.plot(i, b, lw=1.4, label=s.name, color=f"C{k}", ls="--" if "Nesterov" in s.name or "Friedmann" in s.name else "-")
         r = runs[s.name]
-        t = np.asarray(r["steps"]) * t_scale
-        ax2.plot(t, r["pred"], color=f"C{k}", lw=1.2)
+        t = np.asarray(r.steps) * t_scale
+        ax2.plot(t, r.pred, color=f"C{k}", lw=1.2)
         every = max(1, len(t) // 25)
-        ax2.plot(t[::every], r["f"][::every], _MARKERS[k % len(_MARKERS)], color=f"C{k}", ms=3.5, mfc="none")
+        ax2.plot(t[::every], r.f[::every], _MARKERS[k % len(_MARKERS)], color=f"C{k}", ms=3.5, mfc="none")
     ax1.set_xscale("log")
     ax1.set_xlabel("step $i$")
     ax1.set_ylabel(r"momentum $\beta_i$")
@@ -39,19 +39,19 @@ def schedules_and_trajectories(schedules, beta_of_i, runs, *, t_scale=1.0):
 
 def duality_scatter(rows):
     """Fig. 3 of the paper for every schedule: |predicted - actual| at the end against |f_end - f_init|,
-    coloured by alpha(t_max) - alpha(0). ``rows``: list of dicts with ``schedule``, ``deviation``,
-    ``span``, ``dalpha``."""
+    coloured by alpha(t_max) - alpha(0). ``rows``: DualityCheck results (experiments.schedules) with
+    ``schedule``, ``deviation``, ``span``, ``dalpha``."""
     fig, ax = new_figure(width=6.8, height=4.4)
-    names = list(dict.fromkeys(r["schedule"] for r in rows))
-    dal = np.array([r["dalpha"] for r in rows])
+    names = list(dict.fromkeys(r.schedule for r in rows))
+    dal = np.array([r.dalpha for r in rows])
     lim = np.nanmax(np.abs(dal))
     norm = mpl.colors.Normalize(-lim, lim)
     for k, name in enumerate(names):
-        sel = [r for r in rows if r["schedule"] == name]
-        sc = ax.scatter([r["span"] for r in sel], [abs(r["deviation"]) for r in sel], c=[r["dalpha"] for r in sel],
+        sel = [r for r in rows if r.schedule == name]
+        sc = ax.scatter([r.span for r in sel], [abs(r.deviation) for r in sel], c=[r.dalpha for r in sel],
                         cmap="coolwarm", norm=norm, marker=_MARKERS[k % len(_MARKERS)], edgecolors="k", linewidths=0.4,
                         s=36, label=name)
-    span = np.array([r["span"] for r in rows])
+    span = np.array([r.span for r in rows])
     x = np.geomspace(np.nanmin(span), np.nanmax(span), 10)
     for frac, ls in ((1e-1, ":"), (1e-2, "--"), (1e-3, "-.")):
         ax.plot(x, frac * x, color="0.5", lw=0.8, ls=ls)
@@ -71,11 +71,11 @@ def nesterov_convergence(result, slopes):
     """(a) the trajectories of Nesterov's method and the coasting schedule at the largest and the
     smallest eta, with the continuum prediction; (b) their distances against eta (log-log)."""
     fig, (ax1, ax2) = new_figure(2, width=10.0, height=3.9)
-    t, eta = result["t"], result["eta"]
+    t, eta = result.t, result.eta
     for b, ls in ((0, ":"), (len(eta) - 1, "-")):
-        ax1.plot(t, result["f"]["nesterov"][b], ls, color="C0", label=fr"Nesterov, $\eta$={eta[b]:.2g}")
-        ax1.plot(t, result["f"]["coasting"][b], ls, color="C1", label=fr"coasting $p=1$, $\eta$={eta[b]:.2g}")
-    ax1.plot(t, result["pred"], "k--", lw=1.0, label=r"$\ddot f + (3/t)\dot f + \alpha\mathcal{L}' = 0$")
+        ax1.plot(t, result.f["nesterov"][b], ls, color="C0", label=fr"Nesterov, $\eta$={eta[b]:.2g}")
+        ax1.plot(t, result.f["coasting"][b], ls, color="C1", label=fr"coasting $p=1$, $\eta$={eta[b]:.2g}")
+    ax1.plot(t, result.pred, "k--", lw=1.0, label=r"$\ddot f + (3/t)\dot f + \alpha\mathcal{L}' = 0$")
     ax1.set_xlabel(r"$t = k\sqrt{\eta}$")
     ax1.set_ylabel("network output $f$")
     ax1.set_title("(a) trajectories")
@@ -87,8 +87,8 @@ def nesterov_convergence(result, slopes):
         "coasting_vs_ode": "coasting vs continuum",
     }
     for k, (key, label) in enumerate(labels.items()):
-        ax2.loglog(eta, result[key], "o-", color=f"C{k}", ms=4, label=f"{label} (slope {slopes[key]:.2f})")
-    ax2.loglog(eta, result["nesterov_vs_coasting"][-1] * np.sqrt(eta / eta[-1]), "k:", lw=0.9, label=r"$\propto\sqrt{\eta}$")
+        ax2.loglog(eta, getattr(result, key), "o-", color=f"C{k}", ms=4, label=f"{label} (slope {slopes[key]:.2f})")
+    ax2.loglog(eta, result.nesterov_vs_coasting[-1] * np.sqrt(eta / eta[-1]), "k:", lw=0.9, label=r"$\propto\sqrt{\eta}$")
     ax2.set_xlabel(r"learning rate $\eta$")
     ax2.set_ylabel(r"$\max_{t\leq T} |\Delta f|$")
     ax2.set_title("(b) distances")
@@ -100,14 +100,14 @@ def friedmann_late_time(histories, predictions):
     """The Friedmann optimiser with V0 = 0: (a) rho t^2 and (b) H t against t, for several losses,
     with the late-time values 3 p^2 and p of a field oscillating in V ~ phi^n (dashed).
 
-    ``histories``: {label: (history dict from optim.friedmann_history, p)}; ``predictions``: {label: (t, rho)}
+    ``histories``: {label: (FriedmannHistory from experiments.schedules.friedmann_history, p)}; ``predictions``: {label: (t, rho)}
     from the continuum equation (drawn as thin lines)."""
     fig, (ax1, ax2) = new_figure(2, width=10.0, height=3.9)
     for k, (label, (h, p)) in enumerate(histories.items()):
-        t = h["t"][1:]
-        ax1.loglog(t, h["rho"][1:] * t**2, color=f"C{k}", lw=0.9, label=label)
+        t = h.t[1:]
+        ax1.loglog(t, h.rho[1:] * t**2, color=f"C{k}", lw=0.9, label=label)
         ax1.axhline(3 * p**2, color=f"C{k}", ls="--", lw=0.9)
-        ax2.semilogx(t, h["hubble"][1:] * t, color=f"C{k}", lw=0.9, label=label)
+        ax2.semilogx(t, h.hubble[1:] * t, color=f"C{k}", lw=0.9, label=label)
         ax2.axhline(p, color=f"C{k}", ls="--", lw=0.9)
         if label in predictions:
             tp, rho = predictions[label]

@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     parser.add_argument("--results", default=None, help="results root (default: $NNCOSMO_RESULTS or <repo>/results)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # the scans are float64 physics
 
     from .. import profiles
 

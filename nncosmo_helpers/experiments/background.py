@@ -1,0 +1,151 @@
+"""A homogeneous network (one input point) trained with eq. 2 next to its continuum backgrounds.
+
+* :func:`homogeneous_comparison`: the network against eq. 7 (frozen alpha) and against eq. 2 iterated
+  in function space at the same frozen alpha (chapter "The continuous limit");
+* :func:`compare_backgrounds`: the network against the fixed-H and the self-consistent FLRW
+  backgrounds of eq. 6 (chapter "The homogeneous background").
+
+Experiments sit above training (:mod:`~nncosmo_helpers.train`) and the physics
+(:mod:`~nncosmo_helpers.cosmology`, :mod:`~nncosmo_helpers.dynamics`); the results are NamedTuples
+whose metrics are properties.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _validate, cosmology, dynamics
+from ..train import train_momentum
+
+
+class HomogeneousComparison(NamedTuple):
+    """A trained homogeneous network next to its continuum prediction (eq. 7).
+
+    Attributes (arrays over the recorded steps):
+        eta, beta: the optimiser hyperparameters.
+        steps, t: step numbers and continuum times t = step sqrt(eta).
+        f_net: the network output during training (eq. 2 on the weights).
+        f_ode: eq. 7 with alpha frozen at its initial value, from rest at f_net[0].
+        f_discrete: eq. 2 in function space with the same frozen alpha (:func:`~nncosmo_helpers.dynamics.iterate_linearized`),
+            so that f_discrete - f_ode is the time-discretisation error and f_net - f_discrete the
+            effect of the network's non-linearity (the drift of alpha) on the same discrete steps.
+        alpha_initial, alpha_final: the one-point NTK at the start and the end of training.
+    """
+
+    eta: float
+    beta: float
+    steps: np.ndarray
+    t: np.ndarray
+    f_net: np.ndarray
+    f_ode: np.ndarray
+    f_discrete: np.ndarray
+    alpha_initial: float
+    alpha_final: float
+
+    @property
+    def displacement(self) -> float:
+        """|f_net(T) - f_net(0)|, the scale of the deviations below (the paper's Fig. 3 uses it)."""
+        return float(abs(self.f_net[-1] - self.f_net[0]))
+
+    @property
+    def end_deviation(self) -> float:
+        """|f_net(T) - f_ode(T)| / displacement."""
+        return float(abs(self.f_net[-1] - self.f_ode[-1])) / self.displacement
+
+    @property
+    def max_deviation(self) -> float:
+        """max_t |f_net(t) - f_ode(t)| / displacement."""
+        return float(np.max(np.abs(self.f_net - self.f_ode))) / self.displacement
+
+    @property
+    def end_discretisation(self) -> float:
+        """|f_discrete(T) - f_ode(T)| / displacement: the part of the deviation due to finite steps."""
+        return float(abs(self.f_discrete[-1] - self.f_ode[-1])) / self.displacement
+
+    @property
+    def alpha_drift(self) -> float:
+        """(alpha_final - alpha_initial) / alpha_initial."""
+        return (self.alpha_final - self.alpha_initial) / self.alpha_initial
+
+
+def homogeneous_comparison(apply_fn, params, x0, *, eta, beta, loss, steps) -> HomogeneousComparison:
+    """Train a network on one input point and compare it with eq. 7 (and with eq. 2 at frozen alpha).
+
+    Args:
+        apply_fn, params: the network; x0: the single input, shape (1, d).
+        eta, beta, loss, steps: as in :func:`nncosmo_helpers.train.train_momentum` (every step is
+            recorded).
+    """
+    _validate.require_float64()
+    x0 = _validate.single_point("x0", x0)
+    run = train_momentum(apply_fn, params, x0, eta=eta, beta=beta, loss=loss, steps=steps)
+    alpha0 = float(run.alpha_initial)
+    f_net = np.asarray(run.f[:, 0], dtype=float)
+    step_numbers = np.asarray(run.steps)
+    f_ode = dynamics.predict_homogeneous(alpha0, f_net[0], eta=eta, beta=beta, loss=loss, steps=step_numbers)
+    f_disc = dynamics.iterate_linearized([[alpha0]], [f_net[0]], eta=eta, beta=beta, loss=loss, steps=step_numbers)
+    return HomogeneousComparison(
+        eta=float(eta), beta=float(beta), steps=step_numbers, t=step_numbers * np.sqrt(eta), f_net=f_net,
+        f_ode=np.asarray(f_ode), f_discrete=np.asarray(f_disc[:, 0]), alpha_initial=alpha0,
+        alpha_final=float(run.alpha_final),
+    )
+
+
+class BackgroundComparison(NamedTuple):
+    """A homogeneous network trained with eq. 2 next to the two backgrounds of eq. 6.
+
+    Attributes:
+        f_net: network output at ``fixed.steps`` (one input point).
+        fixed, self_consistent: :class:`~nncosmo_helpers.cosmology.Background` solutions with alpha = the initial one-point NTK,
+            from rest at f_net[0].
+        alpha_final: the one-point NTK after training (its drift is one source of deviation).
+        stability_ratio: eta alpha L''(f_init) / (2 (1 + beta)) (linearly unstable above 1).
+    """
+
+    f_net: np.ndarray
+    fixed: cosmology.Background
+    self_consistent: cosmology.Background
+    alpha_final: float
+    stability_ratio: float
+
+    @property
+    def alpha_initial(self) -> float:
+        return self.fixed.alpha
+
+    @property
+    def epsilon(self) -> float:
+        """alpha L(f_init)/V0 = eta/eta_max: the backreaction the fixed-H matching neglects."""
+        return float(self.fixed.energy_ratio[0])
+
+    @property
+    def deviation_fixed(self) -> float:
+        """Network vs fixed-H background (eq. 7), in units of the predicted excursion."""
+        return cosmology.relative_deviation(self.f_net, self.fixed.phi, self.fixed.phi)
+
+    @property
+    def deviation_self_consistent(self) -> float:
+        """Network vs self-consistent background, in units of the fixed-H excursion."""
+        return cosmology.relative_deviation(self.f_net, self.self_consistent.phi, self.fixed.phi)
+
+    @property
+    def deviation_backgrounds(self) -> float:
+        """Fixed-H vs self-consistent background, in units of the fixed-H excursion."""
+        return cosmology.relative_deviation(self.fixed.phi, self.self_consistent.phi, self.fixed.phi)
+
+
+def compare_backgrounds(apply_fn, params, x0, *, eta, beta, loss, steps, record_every=1) -> BackgroundComparison:
+    """Train a homogeneous network (one input point) and solve both backgrounds of eq. 6 for it.
+
+    alpha is the empirical NTK at ``x0`` before training (eq. 7); training uses
+    :func:`nncosmo_helpers.train.train_momentum` (it raises ``TrainingDiverged`` if the run diverges).
+    """
+    _validate.require_float64()
+    x0 = _validate.single_point("x0", x0)
+    run = train_momentum(apply_fn, params, x0, eta=eta, beta=beta, loss=loss, steps=steps, record_every=record_every)
+    f_net = np.asarray(run.f[:, 0], dtype=float)
+    alpha0 = float(run.alpha_initial)
+    fixed = cosmology.solve_background(alpha0, loss, f_net[0], eta=eta, beta=beta, steps=run.steps)
+    sc = cosmology.solve_background(alpha0, loss, f_net[0], eta=eta, beta=beta, steps=run.steps, self_consistent=True)
+    return BackgroundComparison(f_net, fixed, sc, float(run.alpha_final), float(run.stability_ratio))
