@@ -194,3 +194,43 @@ def test_argument_checks():
     with pytest.raises(ValueError, match="kernel"):
         eb.predict_lag_corrected(np.eye(3), [0.0, 0.0], eta=ETA, beta=BETA, loss=PolynomialLoss(0.2, 1.0, 2),
                                  steps=[0, 1])
+
+
+def _synthetic_grid(a_cont=0.3, p_cont=1.0, a_drift=0.05, p_drift=-0.5, noise=None):
+    """An ErrorBudgetGrid filled with exact power laws (and optional multiplicative seed scatter)."""
+    etas, widths, seeds = np.array([1 / 9, 1 / 36, 1 / 144]), np.array([32, 128, 512]), np.array([0, 1])
+    h = np.sqrt(etas)[:, None, None]
+    w = widths[None, :, None].astype(float)
+    shape = (3, 3, 2)
+    scatter = np.ones(shape) if noise is None else noise
+    cont = a_cont * h**p_cont * np.ones(shape)
+    drift = a_drift * w**p_drift * scatter * np.ones(shape)
+    return eb.ErrorBudgetGrid(etas=etas, betas=1 - 3 * np.sqrt(etas), steps=np.array([100, 200, 400]), widths=widths,
+                              seeds=seeds, continuum=cont, continuum_corrected=0.1 * h**2 * np.ones(shape),
+                              drift=drift, total=cont + drift, displacement=np.ones(shape), kappa1=np.ones(shape))
+
+
+def test_grid_exponents_of_exact_power_laws():
+    g = _synthetic_grid()
+    np.testing.assert_allclose(g.continuum_exponent.slopes, 1.0, atol=1e-12)
+    np.testing.assert_allclose(g.corrected_exponent.slopes, 2.0, atol=1e-12)
+    np.testing.assert_allclose(g.drift_exponent.slopes, -0.5, atol=1e-12)
+    assert g.continuum_exponent.max_stderr < 1e-10 and g.drift_exponent.spread < 1e-12
+    np.testing.assert_allclose(g.drift_exponent_pooled.slopes, [-0.5], atol=1e-12)
+    np.testing.assert_allclose(g.next_order_ratio, np.max(0.1 * np.sqrt(g.etas) / 0.3), rtol=1e-12)
+
+
+def test_pooled_drift_exponent_carries_seed_scatter():
+    """Seed 1 is a constant factor 3 above seed 0: per-seed slopes are exact, the pooled fit (through
+    both seeds) has the same slope but a standard error from the scatter, as numpy's polyfit gives."""
+    noise = np.ones((3, 3, 2))
+    noise[:, 1, 1] = 3.0                                    # one width of one seed off the line
+    g = _synthetic_grid(noise=noise)
+    pooled = g.drift_exponent_pooled
+    w = np.broadcast_to(g.widths[None, :, None], g.drift.shape).ravel()
+    coef, cov = np.polyfit(np.log(w), np.log(g.drift.ravel()), 1, cov="unscaled")
+    resid = np.log(g.drift.ravel()) - np.polyval(coef, np.log(w))
+    se = np.sqrt(cov[0, 0] * np.sum(resid**2) / (len(w) - 2))
+    np.testing.assert_allclose(pooled.slopes[0], coef[0], rtol=1e-10)
+    np.testing.assert_allclose(pooled.max_stderr, se, rtol=1e-10)
+    assert pooled.max_stderr > 0.01

@@ -237,3 +237,133 @@ def error_budget(apply_fn, params, x, *, eta, beta, loss, steps) -> ErrorBudget:
         f_corrected=f_corr, kernel_initial=k0, kernel_final=np.asarray(run.ntk_final, dtype=float),
         eigenvalues_over_n=lam_n, kappa=kappa, eta=float(eta), beta=float(beta), steps=steps,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# the budget on an (eta, width) grid, and its exponents
+# ---------------------------------------------------------------------------------------------
+class Exponent(NamedTuple):
+    """A power law fitted line by line (least squares in log-log), one slope per line.
+
+    ``slopes`` and ``stderr`` have one entry per fitted line (the other grid axes, flattened);
+    ``median`` is the median slope and ``spread`` half the range of the slopes (the seed and
+    grid-line spread); ``max_stderr`` the largest standard error of a single fit.
+    """
+
+    slopes: np.ndarray
+    stderr: np.ndarray
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.slopes))
+
+    @property
+    def spread(self) -> float:
+        return float(0.5 * (np.max(self.slopes) - np.min(self.slopes)))
+
+    @property
+    def max_stderr(self) -> float:
+        return float(np.max(self.stderr))
+
+
+def _fit_slopes(x, y):
+    """Slopes of log y against log x along the first axis of ``y`` (shape (len(x), ...))."""
+    lx = np.log(np.asarray(x, dtype=float))
+    ly = np.log(np.asarray(y, dtype=float)).reshape(len(lx), -1)
+    design = np.stack([lx, np.ones_like(lx)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
+    resid = ly - design @ coef
+    dof = max(len(lx) - 2, 1)
+    sxx = np.sum((lx - lx.mean()) ** 2)
+    stderr = np.sqrt(np.sum(resid**2, axis=0) / dof / sxx)
+    return Exponent(slopes=coef[0], stderr=stderr)
+
+
+class ErrorBudgetGrid(NamedTuple):
+    """:func:`error_budget` on an (eta, width, seed) grid at fixed continuum problem.
+
+    ``etas``, ``betas`` (beta = 1 - friction sqrt(eta): the same friction 3H for every eta),
+    ``steps`` (duration/sqrt(eta)), ``widths``, ``seeds``: the grid. Arrays of shape
+    (len(etas), len(widths), len(seeds)): ``continuum``, ``continuum_corrected``, ``drift``,
+    ``total`` (the :class:`ErrorBudget` properties), ``displacement`` (its unit) and ``kappa1`` (the
+    mean field's freezing number; about 1 means the network travels a good part of the way).
+    """
+
+    etas: np.ndarray
+    betas: np.ndarray
+    steps: np.ndarray
+    widths: np.ndarray
+    seeds: np.ndarray
+    continuum: np.ndarray
+    continuum_corrected: np.ndarray
+    drift: np.ndarray
+    total: np.ndarray
+    displacement: np.ndarray
+    kappa1: np.ndarray
+
+    @property
+    def continuum_exponent(self) -> Exponent:
+        """Exponent of the continuum part in sqrt(eta), one fit per (width, seed); theory: 1."""
+        return _fit_slopes(np.sqrt(self.etas), self.continuum)
+
+    @property
+    def corrected_exponent(self) -> Exponent:
+        """Exponent of the lag-corrected continuum part in sqrt(eta), per (width, seed); theory: 2."""
+        return _fit_slopes(np.sqrt(self.etas), self.continuum_corrected)
+
+    @property
+    def drift_exponent(self) -> Exponent:
+        """Exponent of the drift part in the width, one fit per (eta, seed)."""
+        return _fit_slopes(self.widths, np.moveaxis(self.drift, 1, 0))
+
+    @property
+    def drift_exponent_pooled(self) -> Exponent:
+        """One fit of log drift against log width through every run (all etas and seeds): its
+        standard error carries the seed-to-seed scatter, which the per-line fits cannot."""
+        w = np.broadcast_to(self.widths[None, :, None], self.drift.shape).ravel()
+        lx, ly = np.log(w.astype(float)), np.log(self.drift.ravel())
+        design = np.stack([lx, np.ones_like(lx)], axis=1)
+        coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
+        resid = ly - design @ coef
+        se = np.sqrt(np.sum(resid**2) / max(len(lx) - 2, 1) / np.sum((lx - lx.mean()) ** 2))
+        return Exponent(slopes=np.array([coef[0]]), stderr=np.array([se]))
+
+    @property
+    def next_order_ratio(self) -> float:
+        """max over the grid of continuum_corrected/continuum: the size of the next-order term
+        relative to the leading one, i.e. how far the local exponent of ``continuum`` may sit from 1."""
+        return float(np.max(self.continuum_corrected / self.continuum))
+
+
+def error_budget_grid(x, *, etas, widths, seeds, friction, duration, loss, **mlp_kwargs) -> ErrorBudgetGrid:
+    """Measure :func:`error_budget` over learning rates, widths and seeds on one continuum problem.
+
+    Every run has the same friction 3H = ``friction`` (beta = 1 - friction sqrt(eta)) and the same
+    continuum duration T = ``duration`` (steps = round(T/sqrt(eta))), so eq. 9 and the interval in
+    Hubble lengths are the same for every eta: only the step and the width change. Networks come
+    from :func:`nncosmo_helpers.network.mlp` (``mlp_kwargs``: hidden_layers, activation, W_std,
+    b_std) initialised with ``jax.random.PRNGKey(seed)``; the same initial network is trained at
+    every eta.
+    """
+    from .. import network  # experiments sit above the networks
+
+    etas = np.asarray([_validate.eta(e) for e in etas], dtype=float)
+    betas = 1.0 - float(friction) * np.sqrt(etas)
+    if np.any(betas < 0) or np.any(betas >= 1):
+        raise ValueError(f"friction * sqrt(eta) must lie in (0, 1] for every eta, got {1 - betas}")
+    steps = np.rint(float(duration) / np.sqrt(etas)).astype(int)
+    widths = np.asarray(widths, dtype=int)
+    seeds = np.asarray(seeds, dtype=int)
+    shape = (len(etas), len(widths), len(seeds))
+    out = {name: np.empty(shape) for name in ("continuum", "continuum_corrected", "drift", "total",
+                                              "displacement", "kappa1")}
+    for j, width in enumerate(widths):
+        init_fn, apply_fn = network.mlp(width=int(width), **mlp_kwargs)
+        for s, seed in enumerate(seeds):
+            params = init_fn(jax.random.PRNGKey(int(seed)), x.shape[1])
+            for i, (eta, beta, n) in enumerate(zip(etas, betas, steps)):
+                b = error_budget(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=int(n))
+                for name in ("continuum", "continuum_corrected", "drift", "total", "displacement"):
+                    out[name][i, j, s] = getattr(b, name)
+                out["kappa1"][i, j, s] = b.kappa[0]
+    return ErrorBudgetGrid(etas=etas, betas=betas, steps=steps, widths=widths, seeds=seeds, **out)
