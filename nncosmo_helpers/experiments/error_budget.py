@@ -321,12 +321,7 @@ class ErrorBudgetGrid(NamedTuple):
         """One fit of log drift against log width through every run (all etas and seeds): its
         standard error carries the seed-to-seed scatter, which the per-line fits cannot."""
         w = np.broadcast_to(self.widths[None, :, None], self.drift.shape).ravel()
-        lx, ly = np.log(w.astype(float)), np.log(self.drift.ravel())
-        design = np.stack([lx, np.ones_like(lx)], axis=1)
-        coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
-        resid = ly - design @ coef
-        se = np.sqrt(np.sum(resid**2) / max(len(lx) - 2, 1) / np.sum((lx - lx.mean()) ** 2))
-        return Exponent(slopes=np.array([coef[0]]), stderr=np.array([se]))
+        return _fit_slopes(w, self.drift.ravel())
 
     @property
     def next_order_ratio(self) -> float:
