@@ -39,6 +39,7 @@ def network_vs_lattice(result, *, n_show=None):
     ax_m.legend(fontsize=7.5, ncol=2)
     ax_a.set_yscale("symlog", linthresh=1e-3)
     ax_a.set_xscale("symlog", linthresh=1.0)          # horizon exits happen in the first few Hubble times
+    ax_a.set_xlim(0.0, th[-1])
     ax_a.set_xlabel(r"$t\,H$ (Hubble times; linear below 1, logarithmic above)")
     ax_a.set_ylabel("amplitude / initial amplitude")
     return finish(fig)
