@@ -1,0 +1,169 @@
+"""Network modes against lattice-field modes, from the same initial profile on the same interval.
+
+A network trained with eq. 2 on N equally spaced inputs of an interval of length l has, in the
+frozen-kernel continuum limit, the modes of eq. 16 (damping sign): mode i of the initial NTK obeys
+
+    delta_i'' + 3H delta_i' + mu_i^2 delta_i = 0,      mu_i^2 = (lambda_i/N) L''(f_bar)       (network)
+
+while the field of eq. 17 (gradient sign corrected) on the same interval, with Neumann ends and
+V = (lambda_1/N) L so that its homogeneous mode is the network's mean field (eq. 15 = eq. 18), has
+the cosine modes of eq. 19
+
+    c_j'' + 3H c_j' + M_j^2 c_j = 0,    M_j^2 = k_j^2/a^2 + (lambda_1/N) L''(phi_bar),  k_j = pi j/l   (field)
+
+(:mod:`nncosmo_helpers.lattice`). Network mode i, whose eigenvector has i - 1 nodes, is paired with
+the cosine mode j = i - 1 of the same number of nodes. :func:`compare_network_lattice` trains the
+network (:func:`nncosmo_helpers.train.train_momentum`), evolves the field from the network's
+initial outputs (at rest, like the network) in de Sitter space (a = e^{Ht}) and without expansion
+(a = 1), and returns both side by side over the training time t = step sqrt(eta).
+
+A field mode leaves the Hubble radius when k_j/a = H, at t_j = ln(k_j/H)/H; outside it, the
+gradient term is negligible and the mode evolves like the homogeneous one. The network has no
+gradient term: its mode i is as light as lambda_i/lambda_1 times the mean field, and a mode with
+mu_i^2 << (3H/2)^2 barely moves (the freezing number kappa_i = mu_i^2 T/(3H) of the perturbations
+chapter).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _validate, dynamics, lattice
+from ..train import train_momentum
+
+
+class NetworkLatticeModes(NamedTuple):
+    """A trained network and the lattice field, mode by mode (:func:`compare_network_lattice`).
+
+    Arrays over time have one row per recorded step; mode arrays one column per paired mode
+    (network mode i = 1..n_modes, field cosine mode j = i - 1).
+
+    Attributes:
+        steps, t: recorded steps and continuum times t = step sqrt(eta).
+        hubble: the de Sitter rate H = (1 - beta)/(3 sqrt(eta)) of the optimiser (eq. 4).
+        length: the interval's length l; ``wavenumbers``: k_j = pi j/l of the paired cosine modes.
+        nodes: sign changes of the NTK eigenvectors v_1..v_n_modes (i - 1 when the pairing holds).
+        eigenvalues_over_n: lambda_i/N of the initial NTK.
+        coupling: lambda_1/N, the coupling of the field's potential V = coupling * L.
+        network_mass2: mu_i^2(t) = (lambda_i/N) L''(f_bar(t)), f_bar from the network's projection on v_1.
+        field_mass2, field_mass2_static: M_j^2(t) = k_j^2/a^2 + coupling L''(phi_bar(t)) with
+            a = e^{Ht} (expanding) and a = 1 (static), phi_bar the field's lattice mean.
+        horizon_exit: t_j = ln(k_j/H)/H, the time at which k_j/a = H (0 for k_j <= H).
+        kappa: the network's freezing numbers mu_i^2(0) T/(3H).
+        network_amplitude: v_i . f(t) (for i = 1 this is sqrt(N) f_bar, eq. 14).
+        field_amplitude, field_amplitude_static: cosine coefficients c_j(t)
+            (:func:`nncosmo_helpers.lattice.mode_amplitudes`, Neumann).
+    """
+
+    steps: np.ndarray
+    t: np.ndarray
+    hubble: float
+    length: float
+    wavenumbers: np.ndarray
+    nodes: np.ndarray
+    eigenvalues_over_n: np.ndarray
+    coupling: float
+    network_mass2: np.ndarray
+    field_mass2: np.ndarray
+    field_mass2_static: np.ndarray
+    horizon_exit: np.ndarray
+    kappa: np.ndarray
+    network_amplitude: np.ndarray
+    field_amplitude: np.ndarray
+    field_amplitude_static: np.ndarray
+
+    @staticmethod
+    def _relative(amplitude):
+        return amplitude / amplitude[0]
+
+    @property
+    def network_relative(self) -> np.ndarray:
+        """Network mode amplitudes relative to their initial values."""
+        return self._relative(self.network_amplitude)
+
+    @property
+    def field_relative(self) -> np.ndarray:
+        """Field mode amplitudes (expanding) relative to their initial values."""
+        return self._relative(self.field_amplitude)
+
+    @property
+    def field_relative_static(self) -> np.ndarray:
+        """Field mode amplitudes (a = 1) relative to their initial values."""
+        return self._relative(self.field_amplitude_static)
+
+    def table(self) -> list:
+        """One dict per paired mode: masses at t = 0 in units of H^2, horizon exit, kappa, and the
+        amplitude at the end of training relative to the start (network, field expanding, field static)."""
+        h2 = self.hubble**2
+        return [
+            {"i": i + 1, "nodes": int(self.nodes[i]), "k/H": float(self.wavenumbers[i] / self.hubble),
+             "mu2/H2": float(self.network_mass2[0, i] / h2), "M2/H2": float(self.field_mass2[0, i] / h2),
+             "exit H t": float(self.horizon_exit[i] * self.hubble), "kappa": float(self.kappa[i]),
+             "network end/start": float(self.network_relative[-1, i]),
+             "field end/start": float(self.field_relative[-1, i]),
+             "static field end/start": float(self.field_relative_static[-1, i])}
+            for i in range(len(self.wavenumbers))
+        ]
+
+
+def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_modes=6, record_every=1):
+    """Train a network and evolve the lattice field from its initial outputs; compare mode by mode.
+
+    Args:
+        apply_fn, params: the network.
+        x: inputs of shape (N, 1), equally spaced and including both ends of the interval
+            (e.g. :func:`nncosmo_helpers.dynamics.centred_interval`): the Neumann nodes of the lattice.
+        eta, beta, loss, steps, record_every: training as in :func:`nncosmo_helpers.train.train_momentum`.
+        n_modes: number of paired modes (network i = 1..n_modes, field j = 0..n_modes - 1).
+
+    Returns a :class:`NetworkLatticeModes`.
+    """
+    eta = _validate.eta(eta)
+    beta = _validate.beta(beta)
+    x_np = _validate.finite_array("x", x)
+    if x_np.ndim != 2 or x_np.shape[1] != 1 or x_np.shape[0] < 2:
+        raise ValueError(f"x must have shape (N, 1) with N >= 2 (one-dimensional inputs), got {x_np.shape}")
+    n = x_np.shape[0]
+    n_modes = _validate.integer("n_modes", n_modes, low=1)
+    if n_modes > n:
+        raise ValueError(f"n_modes must be <= N = {n}, got {n_modes}")
+    length = float(x_np[-1, 0] - x_np[0, 0])
+    if length <= 0 or not np.allclose(x_np[:, 0] - x_np[0, 0], np.linspace(0.0, length, n), rtol=0, atol=1e-12 * length):
+        raise ValueError("x must be equally spaced and increasing (the nodes of the lattice)")
+
+    run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps, record_every=record_every)
+    f = np.asarray(run.f, dtype=float)
+    modes = dynamics.mode_decomposition(run.ntk_initial)
+    vec = np.asarray(modes.eigenvectors)
+    lam_n = np.asarray(modes.eigenvalues) / n
+    coupling = float(lam_n[0])
+    hubble = (1.0 - beta) / (3.0 * np.sqrt(eta))
+    t = np.asarray(run.steps) * np.sqrt(eta)
+
+    fbar = f @ vec[:, 0] / np.sqrt(n)
+    net_amp = (f @ vec)[:, :n_modes]
+    net_mass2 = lam_n[None, :n_modes] * np.asarray(loss.second(jnp.asarray(fbar)))[:, None]
+
+    k = np.asarray(lattice.wavenumbers(n, length, "neumann"))[:n_modes]
+    kw = dict(length=length, hubble=hubble, loss=loss, coupling=coupling, t=t, boundary="neumann")
+    field = {}
+    for expanding in (True, False):
+        phi = lattice.solve_field(f[0], 0.0, expanding=expanding, **kw)
+        c = np.asarray(lattice.mode_amplitudes(phi, "neumann"))
+        inv_a2 = np.exp(-2.0 * hubble * t) if expanding else np.ones_like(t)
+        mass2 = k[None, :] ** 2 * inv_a2[:, None] + coupling * np.asarray(loss.second(jnp.asarray(c[:, 0])))[:, None]
+        field[expanding] = (c[:, :n_modes], mass2)
+
+    with np.errstate(divide="ignore"):
+        exit_time = np.where(k > hubble, np.log(np.where(k > 0, k, 1.0) / hubble) / hubble, 0.0)
+    kappa = net_mass2[0] * t[-1] / (3.0 * hubble)
+    return NetworkLatticeModes(
+        steps=np.asarray(run.steps), t=t, hubble=float(hubble), length=length, wavenumbers=k,
+        nodes=dynamics.mode_sign_changes(modes, n_modes), eigenvalues_over_n=lam_n[:n_modes], coupling=coupling,
+        network_mass2=net_mass2, field_mass2=field[True][1], field_mass2_static=field[False][1],
+        horizon_exit=exit_time, kappa=kappa, network_amplitude=net_amp, field_amplitude=field[True][0],
+        field_amplitude_static=field[False][0],
+    )
