@@ -234,13 +234,18 @@ def eta_max_vacuum(alpha, loss, phi0, *, beta) -> float:
     eta << eta_max = (1 - beta)^2 / (3 alpha L(phi0)). Because the field energy
     phi'^2/2 + alpha L never grows along a damped trajectory started from rest, the condition at
     the initial output bounds the whole evolution. Momentum shrinks eta_max by (1 - beta)^2.
+    ``beta`` may be an array (the boundary eta_max(beta) of the allowed region); the result then has
+    its shape.
     """
     alpha = _validate.real("alpha", alpha, low=0.0, low_open=True)
     phi0 = _validate.real("phi0", phi0)
-    beta = _validate.beta(beta)
+    if np.ndim(beta):
+        beta = np.asarray([_validate.beta(b) for b in np.ravel(beta)]).reshape(np.shape(beta))
+    else:
+        beta = _validate.beta(beta)
     energy = alpha * float(loss(phi0))
     if energy <= 0.0:
-        return float("inf")
+        return np.full(np.shape(beta), np.inf) if np.ndim(beta) else float("inf")
     return (1.0 - beta) ** 2 / (3.0 * energy)
 
 

@@ -769,3 +769,83 @@ def compare_mean_field(kernel, f_observed, steps, *, eta, beta, loss, eq15=None)
     lin = np.asarray(predict_linearized(k, f_obs[0], eta=eta, beta=beta, loss=loss, steps=steps)).mean(axis=1)
     return MeanFieldComparison(np.asarray(steps), mean, proj, couplings, preds, fbar, lin,
                                modes.uniform_overlap())
+
+
+# ---------------------------------------------------------------------------------------------
+# batched predictions: many configurations in one compiled call (used by the scans)
+# ---------------------------------------------------------------------------------------------
+def _predict_one(kernel, f_init, ts, gamma, loss):
+    return _solve_impl(_linearized_force, f_init, ts, gamma, (kernel, loss))
+
+
+_predict_batch_jit = jax.jit(jax.vmap(_predict_one))
+_iterate_batch_jit = jax.jit(jax.vmap(_iterate_impl, in_axes=(None, 0, 0, 0, 0, 0)))
+
+#: The batched predictions run in chunks of this many configurations (one compilation per shape).
+BATCH_CHUNK = 128
+
+
+def _batch_columns(kernels, f_inits, etas, betas, losses):
+    kernels = np.asarray(kernels, dtype=float)
+    f_inits = np.asarray(f_inits, dtype=float)
+    etas = np.asarray(etas, dtype=float).reshape(-1)
+    betas = np.asarray(betas, dtype=float).reshape(-1)
+    losses = [_check_loss(lo) for lo in losses]
+    C = len(losses)
+    if kernels.ndim != 3 or kernels.shape[0] != C or kernels.shape[1] != kernels.shape[2]:
+        raise ValueError(f"kernels must have shape (C, N, N) with C = {C} losses, got {kernels.shape}")
+    if f_inits.shape != kernels.shape[:2] or etas.shape != (C,) or betas.shape != (C,):
+        raise ValueError(f"f_inits must have shape {kernels.shape[:2]} and etas, betas shape ({C},); got "
+                         f"{f_inits.shape}, {etas.shape}, {betas.shape}")
+    return kernels, f_inits, etas, betas, losses
+
+
+def _chunks(C, chunk):
+    """(rows, padded index) per chunk of ``chunk`` configurations (padding repeats the first row)."""
+    for start in range(0, C, chunk):
+        rows = np.arange(start, min(start + chunk, C))
+        yield rows, np.concatenate([rows, np.full(chunk - len(rows), rows[0])])
+
+
+def predict_linearized_batch(kernels, f_inits, *, etas, betas, losses, steps, chunk=BATCH_CHUNK):
+    """:func:`predict_linearized` (eq. 9; eq. 7 for N = 1) for C configurations, vmapped.
+
+    Args:
+        kernels: (C, N, N) NTKs; f_inits: (C, N); etas, betas: (C,); losses: C PolynomialLoss (with
+            any mix of exponents, see :meth:`~nncosmo_helpers.loss.PolynomialLoss.stack`).
+        steps: step numbers shared by all configurations (t = step sqrt(eta_c)).
+        chunk: configurations per compiled call (padded), so that any C reuses one compilation.
+
+    Returns (C, len(steps), N). Same solver and friction as :func:`predict_linearized`.
+    """
+    from .cosmology import flrw_parameters
+
+    kernels, f_inits, etas, betas, losses = _batch_columns(kernels, f_inits, etas, betas, losses)
+    steps = np.asarray(_validate.steps(steps), dtype=float)
+    gammas = np.array([flrw_parameters(e, b).friction for e, b in zip(etas, betas)])
+    out = np.empty(f_inits.shape[:1] + (len(steps),) + f_inits.shape[1:])
+    for rows, idx in _chunks(len(losses), chunk):
+        ts = jnp.asarray(steps[None, :] * np.sqrt(etas[idx])[:, None])
+        loss = PolynomialLoss.stack([losses[i] for i in idx], jnp.float64)
+        ys = _predict_batch_jit(jnp.asarray(kernels[idx]), jnp.asarray(f_inits[idx]), ts, jnp.asarray(gammas[idx]), loss)
+        out[rows] = np.asarray(ys)[: len(rows)]
+    return out
+
+
+def iterate_linearized_batch(kernels, f_inits, *, etas, betas, losses, steps, chunk=BATCH_CHUNK):
+    """:func:`iterate_linearized` (eq. 2 in function space at a frozen kernel) for C configurations.
+
+    Arguments and result as :func:`predict_linearized_batch`; ``steps`` must be integers.
+    """
+    kernels, f_inits, etas, betas, losses = _batch_columns(kernels, f_inits, etas, betas, losses)
+    steps = _validate.steps(steps)
+    if not np.all(steps == np.round(steps)):
+        raise ValueError("steps must be integer step numbers for the discrete iteration")
+    gaps = jnp.asarray(np.diff(steps.astype(int), prepend=0), jnp.int64)
+    out = np.empty(f_inits.shape[:1] + (len(steps),) + f_inits.shape[1:])
+    for rows, idx in _chunks(len(losses), chunk):
+        loss = PolynomialLoss.stack([losses[i] for i in idx], jnp.float64)
+        fs = _iterate_batch_jit(gaps, jnp.asarray(kernels[idx]), jnp.asarray(f_inits[idx]), jnp.asarray(etas[idx]),
+                                jnp.asarray(betas[idx]), loss)
+        out[rows] = np.asarray(fs)[: len(rows)]
+    return out

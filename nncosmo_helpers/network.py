@@ -15,7 +15,8 @@ readout as the last layer.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import math
+from typing import Callable, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -36,24 +37,130 @@ def activation_derivative(name: str) -> Callable:
     raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
 
 
-class NTKDense(nn.Module):
-    """A dense layer in the NTK parameterisation (see module docstring)."""
+# ---------------------------------------------------------------------------------------------
+# the one forward (and backward) pass of the package
+# ---------------------------------------------------------------------------------------------
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+class Layers(NamedTuple):
+    """What one forward pass leaves behind, per layer l = 0..L (L hidden layers, then the readout).
+
+    ``hs[l]``: the input H_l of layer l (``hs[0]`` is x); ``zs[l]``: its pre-activation z_l, so that
+    ``hs[l + 1] = phi(zs[l])`` and ``zs[L]`` is the network output, shape (N, outputs).
+    """
+
+    hs: list
+    zs: list
+
+
+def _dense_matmul(layers):
+    return lambda l, h: jnp.matmul(h, layers[l]["W"], precision=HIGHEST)
+
+
+def layer_list(params) -> list:
+    """The layers ``[{"W", "b"}, ...]`` of a params dict ``{"layer_0": ..., "layer_L": ...}`` (or a list)."""
+    if isinstance(params, dict):
+        return [params[f"layer_{l}"] for l in range(len(params))]
+    return list(params)
+
+
+def forward_layers(x, *, n_layers, activation, W_std=1.0, b_std=1.0, matmul, bias, parameterization="ntk"):
+    """The forward pass of a fully connected network, layer by layer.
+
+    ``z_l = W_std / sqrt(n_{l-1}) * matmul(l, H_l) + b_std * bias(l)`` (NTK parameterisation, see the
+    module docstring) or ``z_l = matmul(l, H_l) + bias(l)`` (``parameterization="standard"``), with
+    ``H_0 = x`` and ``H_{l+1} = phi(z_l)``; the last layer (the readout) has no activation.
+
+    ``matmul(l, h)`` computes ``h @ W_l`` and ``bias(l)`` returns ``b_l``: the dense layers of
+    :func:`forward` pass the stored matrices, the batched scan engine
+    (:mod:`nncosmo_helpers.scans.engine`) its low-rank factorisation. ``W_std`` and ``b_std`` may be
+    traced. Returns :class:`Layers`.
+    """
+    phi = ACTIVATIONS[activation]
+    hs, zs = [], []
+    h = x
+    for l in range(n_layers):
+        hs.append(h)
+        if parameterization == "ntk":
+            # python-float sqrt (math.sqrt, not np.sqrt) keeps float32 networks in float32
+            z = (W_std / math.sqrt(h.shape[-1])) * matmul(l, h) + b_std * bias(l)
+        else:
+            z = matmul(l, h) + bias(l)
+        zs.append(z)
+        h = phi(z) if l < n_layers - 1 else z
+    return Layers(hs, zs)
+
+
+def backward_layers(layers: Layers, *, activation, W_std=1.0, matmul_t):
+    """Backward signals delta_l = df/dz_l of a scalar-output network (NTK parameterisation), per point.
+
+    ``delta_L = 1`` and ``delta_{l-1} = phi'(z_{l-1}) * W_std / sqrt(n_{l-1}) * matmul_t(l, delta_l)``
+    with ``matmul_t(l, d) = d @ W_l^T``. Returns the list ``[delta_0, ..., delta_L]``.
+    """
+    dphi = activation_derivative(activation)
+    hs, zs = layers
+    L = len(zs) - 1
+    deltas = [None] * (L + 1)
+    deltas[L] = jnp.ones_like(zs[L])
+    for l in range(L, 0, -1):
+        deltas[l - 1] = dphi(zs[l - 1]) * ((W_std / math.sqrt(hs[l].shape[-1])) * matmul_t(l, deltas[l]))
+    return deltas
+
+
+def forward(params, x, *, activation, W_std=1.0, b_std=1.0, parameterization="ntk") -> Layers:
+    """The forward pass of the MLP with parameters ``params`` (dict of :func:`mlp` or list of layers).
+
+    The one forward pass of the package: :func:`mlp`'s ``apply_fn`` (and the flax module), the
+    structured NTK (:mod:`nncosmo_helpers.ntk`) and, with its own ``matmul``, the batched scan engine
+    all run :func:`forward_layers`. ``parameterization="standard"`` (z = h W + b) serves classifiers
+    with He-initialised weights.
+    """
+    layers = layer_list(params)
+    return forward_layers(x, n_layers=len(layers), activation=activation, W_std=W_std, b_std=b_std,
+                          matmul=_dense_matmul(layers), bias=lambda l: layers[l]["b"],
+                          parameterization=parameterization)
+
+
+#: Up to this many input points the backward pass uses the matrix-vector form.
+FEW_POINTS = 16
+
+
+def forward_backward(params, x, *, activation, W_std, b_std):
+    """:func:`forward` and :func:`backward_layers` for a params dict: ``(Layers, deltas)``."""
+    layers = layer_list(params)
+    fwd = forward(layers, x, activation=activation, W_std=W_std, b_std=b_std)
+
+    def matmul_t(l, d):
+        W = layers[l]["W"]
+        if d.shape[0] <= FEW_POINTS:
+            # matrix-vector regime (e.g. alpha): W @ delta^T reads W as stored, whereas delta @ W^T
+            # makes the CPU matmul pack a transposed copy of all of W, which dominates the cost
+            return jnp.matmul(W, d.T, precision=HIGHEST).T
+        return jnp.matmul(d, W.T, precision=HIGHEST)
+
+    return fwd, backward_layers(fwd, activation=activation, W_std=W_std, matmul_t=matmul_t)
+
+
+class _LayerParams(nn.Module):
+    """The parameters W (fan_in, features) and b (features,) of one dense layer, drawn from N(0, 1)."""
 
     features: int
-    W_std: float
-    b_std: float
     dtype: jnp.dtype = jnp.float64
 
     @nn.compact
-    def __call__(self, h):
-        fan_in = h.shape[-1]
+    def __call__(self, fan_in):
         W = self.param("W", nn.initializers.normal(1.0, dtype=self.dtype), (fan_in, self.features))
         b = self.param("b", nn.initializers.normal(1.0, dtype=self.dtype), (self.features,))
-        return (self.W_std / jnp.sqrt(fan_in)) * (h @ W) + self.b_std * b
+        return {"W": W, "b": b}
 
 
 class MLP(nn.Module):
-    """``hidden_layers`` dense layers of ``width`` units with an activation, then a scalar readout."""
+    """``hidden_layers`` dense layers of ``width`` units with an activation, then a scalar readout.
+
+    flax declares the parameters (names ``layer_l/W``, ``layer_l/b``, their shapes and N(0, 1)
+    initialisers); the computation is :func:`forward`.
+    """
 
     width: int
     hidden_layers: int
@@ -64,11 +171,10 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        h = x
-        phi = ACTIVATIONS[self.activation]
-        for i in range(self.hidden_layers):
-            h = phi(NTKDense(self.width, self.W_std, self.b_std, self.dtype, name=f"layer_{i}")(h))
-        return NTKDense(1, self.W_std, self.b_std, self.dtype, name=f"layer_{self.hidden_layers}")(h)
+        sizes = [x.shape[-1]] + [self.width] * self.hidden_layers + [1]
+        layers = [_LayerParams(sizes[l + 1], self.dtype, name=f"layer_{l}")(sizes[l])
+                  for l in range(self.hidden_layers + 1)]
+        return forward(layers, x, activation=self.activation, W_std=self.W_std, b_std=self.b_std).zs[-1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +202,8 @@ class MLPApply:
         d_in = params["layer_0"]["W"].shape[0]
         if x.ndim != 2 or x.shape[1] != d_in:
             raise ValueError(f"x must have shape (N, {d_in}) to match the network input, got {x.shape}")
-        return self.module.apply({"params": params}, x.astype(params["layer_0"]["W"].dtype))
+        x = x.astype(params["layer_0"]["W"].dtype)
+        return forward(params, x, activation=self.activation, W_std=self.W_std, b_std=self.b_std).zs[-1]
 
 
 def mlp(*, width: int, hidden_layers: int, activation: str, W_std: float, b_std: float, dtype=jnp.float64):

@@ -18,13 +18,11 @@ conventions as ``neural_tangents.stax`` (input covariance x.x'/d).
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 
 from . import _validate
-from .network import ACTIVATIONS, MLPApply, activation_derivative
+from .network import ACTIVATIONS, MLPApply, forward_backward
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -82,46 +80,30 @@ def _jacobian_ntk_impl(apply_fn, params, x1, x2):
 _jacobian_ntk = jax.jit(_jacobian_ntk_impl, static_argnums=0)
 
 
-_FEW_POINTS = 16  # up to this many input points the backward pass uses the matrix-vector form
-
-
 def _forward_backward(spec: MLPApply, params, x):
-    """Inputs H_l to every layer and backward signals delta_l = df/dz_l, for one batch."""
-    L = spec.hidden_layers
-    phi = ACTIVATIONS[spec.activation]
-    dphi = activation_derivative(spec.activation)
-    hs, zs = [], []
-    h = x.astype(params["layer_0"]["W"].dtype)
-    for l in range(L):
-        p = params[f"layer_{l}"]
-        hs.append(h)
-        # python-float scale factors (math.sqrt, not np.sqrt) keep float32 networks in float32
-        z = (spec.W_std / math.sqrt(h.shape[-1])) * jnp.matmul(h, p["W"], precision=HIGHEST) + spec.b_std * p["b"]
-        zs.append(z)
-        h = phi(z)
-    hs.append(h)
-    deltas = [None] * (L + 1)
-    deltas[L] = jnp.ones((x.shape[0], 1), h.dtype)
-    for l in range(L - 1, -1, -1):
-        W_next = params[f"layer_{l + 1}"]["W"]
-        if x.shape[0] <= _FEW_POINTS:
-            # matrix-vector regime (e.g. alpha): W @ delta^T reads W as stored, whereas delta @ W^T
-            # makes the CPU matmul pack a transposed copy of all of W, which dominates the cost
-            back = jnp.matmul(W_next, deltas[l + 1].T, precision=HIGHEST).T
-        else:
-            back = jnp.matmul(deltas[l + 1], W_next.T, precision=HIGHEST)
-        deltas[l] = dphi(zs[l]) * (back * (spec.W_std / math.sqrt(W_next.shape[0])))
-    return hs, deltas
+    """Inputs H_l to every layer and backward signals delta_l = df/dz_l, for one batch (one pass of
+    :func:`nncosmo_helpers.network.forward_backward`)."""
+    x = x.astype(params["layer_0"]["W"].dtype)
+    fwd, deltas = forward_backward(params, x, activation=spec.activation, W_std=spec.W_std, b_std=spec.b_std)
+    return fwd.hs, deltas
+
+
+def layer_sum(hs1, d1, hs2, d2, W_std, b_std):
+    """Theta = sum_l (delta_l delta_l'^T) o (W_std^2 / n_{l-1} H_{l-1} H_{l-1}'^T + b_std^2) (module docstring).
+
+    From the layer inputs ``hs`` and backward signals ``d`` of two batches (:func:`~nncosmo_helpers.network.
+    forward_backward`); ``W_std`` and ``b_std`` may be traced (the batched scan engine uses this too).
+    """
+    theta = 0.0
+    for h1, dd1, h2, dd2 in zip(hs1, d1, hs2, d2):
+        hh = (W_std**2 / h1.shape[-1]) * jnp.matmul(h1, h2.T, precision=HIGHEST) + b_std**2
+        dd = jnp.matmul(dd1, dd2.T, precision=HIGHEST)
+        theta = theta + dd * hh
+    return theta
 
 
 def _layer_sum(spec: MLPApply, hs1, d1, hs2, d2):
-    theta = 0.0
-    for l in range(spec.hidden_layers + 1):
-        fan_in = hs1[l].shape[-1]
-        hh = (spec.W_std**2 / fan_in) * jnp.matmul(hs1[l], hs2[l].T, precision=HIGHEST) + spec.b_std**2
-        dd = jnp.matmul(d1[l], d2[l].T, precision=HIGHEST)
-        theta = theta + dd * hh
-    return theta
+    return layer_sum(hs1, d1, hs2, d2, spec.W_std, spec.b_std)
 
 
 def _structured_ntk_impl(spec: MLPApply, params, x1, x2):

@@ -140,6 +140,68 @@ def test_polynomial_loss_derivatives_match_autodiff(n):
     np.testing.assert_allclose(loss(f), 0.5 * 0.2**2 * (np.asarray(f) - 1.5) ** n, rtol=1e-13)
 
 
+def test_polynomial_loss_with_traced_exponent_vmaps_and_is_exact():
+    """n is a traced leaf: losses of different n vmap in one call, with the values of a static n."""
+    losses = [PolynomialLoss(0.2, 1.5, n) for n in (2, 4, 2, 6)]
+    f = jnp.array([-3.0, -1.0, 0.3, 1.5, 2.7, 40.0])  # negative bases f - f0 included
+    parts = lambda lo: (lo(f), lo.first(f), lo.second(f), jax.grad(lo.dataset)(f))
+    traced = jax.jit(jax.vmap(parts))(PolynomialLoss.stack(losses))
+    d = np.asarray(f) - 1.5
+    for i, lo in enumerate(losses):
+        static = jax.jit(lambda: parts(lo))()  # n a Python int inside the trace
+        for a, b in zip(traced[:3], static[:3]):
+            np.testing.assert_array_equal(np.asarray(a[i]), np.asarray(b))
+        np.testing.assert_allclose(traced[3][i], static[3], rtol=1e-15, atol=0)
+        n = lo.n  # independent reference: numpy floats
+        np.testing.assert_allclose(traced[0][i], 0.02 * d**n, rtol=1e-14)
+        np.testing.assert_allclose(traced[1][i], 0.02 * n * d ** (n - 1), rtol=1e-14)
+        np.testing.assert_allclose(traced[2][i], 0.02 * n * (n - 1) * d ** (n - 2), rtol=1e-14)
+        np.testing.assert_allclose(traced[3][i], 0.02 * n * d ** (n - 1) / f.size, rtol=1e-14)
+
+
+def test_mlp_apply_flax_module_and_structured_ntk_share_the_forward_pass():
+    init_fn, apply_fn = network.mlp(width=12, hidden_layers=2, activation="erf", W_std=1.2, b_std=0.1)
+    params = init_fn(jax.random.PRNGKey(3), 2)
+    out = np.asarray(apply_fn(params, X4))
+    np.testing.assert_array_equal(out, np.asarray(apply_fn.module.apply({"params": params}, X4)))
+    np.testing.assert_array_equal(out, np.asarray(network.forward(params, X4, activation="erf", W_std=1.2, b_std=0.1).zs[-1]))
+    # independent reference: the NTK-parameterised network written out in numpy
+    h = np.asarray(X4)
+    for l in range(3):
+        W, b = (np.asarray(params[f"layer_{l}"][k]) for k in ("W", "b"))
+        z = 1.2 / np.sqrt(h.shape[1]) * h @ W + 0.1 * b
+        h = np.asarray(jax.scipy.special.erf(z)) if l < 2 else z
+    np.testing.assert_allclose(out, h, rtol=1e-13)
+
+
+def test_forward_standard_parameterisation_is_a_plain_relu_mlp():
+    rng = np.random.default_rng(0)
+    layers = [{"W": rng.normal(size=(5, 7)), "b": rng.normal(size=7)}, {"W": rng.normal(size=(7, 3)), "b": rng.normal(size=3)}]
+    x = rng.normal(size=(4, 5))
+    out = network.forward([{k: jnp.asarray(v) for k, v in lay.items()} for lay in layers], jnp.asarray(x),
+                          activation="relu", parameterization="standard").zs[-1]
+    ref = np.maximum(x @ layers[0]["W"] + layers[0]["b"], 0.0) @ layers[1]["W"] + layers[1]["b"]
+    np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-13)
+
+
+def test_training_kernel_passes_the_step_and_records_after_the_update():
+    """train.build_kernel/run: objective(params, step), record(new_state, ...), record_every rows."""
+    import optax
+
+    target = jnp.arange(6.0)
+    objective = lambda p, i: (0.5 * jnp.sum((p - target[i]) ** 2), p)
+    kernel = train.build_kernel(objective, optax.sgd(0.5), pass_step=True, record=lambda s, f, v: s.params)
+    state, infos = train.run(kernel, train.init(jnp.zeros(2), optax.sgd(0.5)), 6, record_every=2)
+    p, rows = np.zeros(2), []
+    for i in range(6):  # the same loop by hand
+        f, p = p, p - 0.5 * (p - i)
+        rows.append((f, p))
+    np.testing.assert_allclose(np.asarray(state.params), p)
+    np.testing.assert_allclose(np.asarray(infos.f), [rows[i][0] for i in (0, 2, 4)])
+    np.testing.assert_allclose(np.asarray(infos.record), [rows[i][1] for i in (0, 2, 4)])
+    assert int(state.step) == 6 and int(state.divergence_step) == -1
+
+
 # ---------------------------------------------------------------------------------------------
 # the update rule (eq. 2)
 # ---------------------------------------------------------------------------------------------

@@ -110,14 +110,21 @@ def test_report_returns_finite_part_only(linear_model):
     np.testing.assert_allclose(f, ref[:expected_step], rtol=1e-9, atol=1e-9)
 
 
-def test_record_every_resolves_to_the_recording_grid(linear_model):
+def test_record_every_does_not_coarsen_the_divergence_step(linear_model):
+    """The loop checks every step, so the step is exact whatever record_every; the rows kept are the
+    recorded ones strictly before it."""
     apply, params, kernel, lam_max, f_init = linear_model
     beta = 0.3
     eta = _eta_for(1.5, beta, lam_max)
     expected_step = _first_bad(_numpy_function_space(kernel, f_init, eta, beta, 400), _bound(f_init))
+    assert expected_step % 5  # not on the recording grid, so a row-based check would be late
     with pytest.raises(train.TrainingDiverged) as info:
         train.train_momentum(apply, params, X, eta=eta, beta=beta, loss=LOSS, steps=400, record_every=5)
-    assert info.value.step % 5 == 0 and expected_step <= info.value.step < expected_step + 5
+    assert info.value.step == expected_step
+    res = train.train_momentum(apply, params, X, eta=eta, beta=beta, loss=LOSS, steps=400, record_every=5,
+                               on_divergence="report")
+    assert res.divergence_step == expected_step
+    np.testing.assert_array_equal(np.asarray(res.steps), np.arange(0, expected_step, 5))
 
 
 # --- non-linear erf network, against a hand-written eq.-2 loop ----------------------------------

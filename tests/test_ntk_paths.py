@@ -34,8 +34,8 @@ CASES = [  # (activation, hidden layers, dtype): both activations, depths 0-4, b
 @pytest.mark.parametrize("activation, hidden_layers, dtype", CASES)
 def test_structured_equals_jacobian(activation, hidden_layers, dtype):
     apply_fn, params = _net(activation, hidden_layers, dtype)
-    x1 = _inputs(7, 3, dtype, 1)  # <= ntk._FEW_POINTS: matrix-vector form of the backward pass
-    x2 = _inputs(ntk._FEW_POINTS + 4, 3, dtype, 2)  # matrix-matrix form
+    x1 = _inputs(7, 3, dtype, 1)  # <= network.FEW_POINTS: matrix-vector form of the backward pass
+    x2 = _inputs(network.FEW_POINTS + 4, 3, dtype, 2)  # matrix-matrix form
     for a, b in ((x1, x2), (x1, None), (x2, None)):  # x1 != x2 (two passes), symmetric one-pass path
         s = ntk.empirical_ntk(apply_fn, params, a, b, implementation="structured")
         j = ntk.empirical_ntk(apply_fn, params, a, b, implementation="jacobian")
@@ -48,7 +48,7 @@ def test_structured_equals_jacobian(activation, hidden_layers, dtype):
 def test_symmetric_call_forms_agree(dtype):
     """x2=None, x2 is x1 and an equal copy of x1 (two-pass path) give the same symmetric PSD kernel."""
     apply_fn, params = _net("erf", 2, dtype, width=40, input_dim=2)
-    x = _inputs(ntk._FEW_POINTS + 3, 2, dtype, 3)
+    x = _inputs(network.FEW_POINTS + 3, 2, dtype, 3)
     k_none = np.asarray(ntk.empirical_ntk(apply_fn, params, x))
     k_same = np.asarray(ntk.empirical_ntk(apply_fn, params, x, x))
     k_copy = np.asarray(ntk.empirical_ntk(apply_fn, params, x, jnp.array(np.asarray(x))))

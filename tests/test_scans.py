@@ -91,7 +91,7 @@ def test_float32_training_matches_float32_network():
 def test_batched_kernels_match_empirical_ntk():
     arch = engine.Arch(50, 2, "relu")
     params = engine.raw_params(arch, 3)
-    x = scans.inputs_1d(1.0, 0.1111, 0.0, 7)
+    x = dynamics.centred_interval(7, 1.0, eta=0.1111, beta=0.0)
     ws, bs = [1.0, 0.1, 1.0], [0.05, 0.01, 0.5]
     k = engine.ntk_batched(arch, params, x, W_std=ws, b_std=bs)
     for i in range(3):
@@ -104,8 +104,10 @@ def test_batched_predictions_match_dynamics():
     eta, beta = [0.1111, 0.0011, 0.4444], [0.0, 0.5, 0.0]
     losses = [PolynomialLoss(0.1, 1.0, 2), PolynomialLoss(0.2, 10.0, 4), PolynomialLoss(0.2, 1.0, 4)]
     steps = np.arange(0, 201, 20)
-    pred = scans.predict_homogeneous_batched(alpha, f_init, eta=eta, beta=beta, losses=losses, steps=steps)
-    disc = scans.iterate_homogeneous_batched(alpha, f_init, eta=eta, beta=beta, losses=losses, steps=steps)
+    kw = dict(kernels=np.asarray(alpha)[:, None, None], f_inits=np.asarray(f_init)[:, None], etas=eta, betas=beta,
+              losses=losses, steps=steps)
+    pred = dynamics.predict_linearized_batch(**kw)[:, :, 0]  # losses with different n in one vmapped call
+    disc = dynamics.iterate_linearized_batch(**kw)[:, :, 0]
     for i in range(3):
         ref = dynamics.predict_homogeneous(alpha[i], f_init[i], eta=eta[i], beta=beta[i], loss=losses[i], steps=steps)
         np.testing.assert_allclose(pred[i], ref, rtol=0, atol=1e-9)
@@ -210,7 +212,7 @@ def test_fig5_record_carries_the_mean_field_comparison():
     arch = engine.Arch(16, 1, "erf")
     _, apply_fn = arch.mlp(1.0, 0.05)
     loss = PolynomialLoss(0.2, 1.0, 2)
-    run = train.train_momentum(apply_fn, engine.raw_params(arch, 0), scans.inputs_1d(1.0, 0.1111, 0.0, 8),
+    run = train.train_momentum(apply_fn, engine.raw_params(arch, 0), dynamics.centred_interval(8, 1.0, eta=0.1111, beta=0.0),
                                eta=0.1111, beta=0.0, loss=loss, steps=100, record_every=10)
     ref = dynamics.compare_mean_field(run.ntk_initial, run.f, run.steps, eta=0.1111, beta=0.0, loss=loss)
     assert stored.excursion > 0

@@ -42,7 +42,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import network
+from .. import _validate, network
+from ..loss import PolynomialLoss
+from ..ntk import layer_sum
 from ..train import DIVERGENCE_FACTOR
 
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -74,36 +76,8 @@ def raw_params(arch: Arch, seed: int, input_dim: int = 1):
 
 
 # ------------------------------------------------------------------------------------------------
-# losses with traced m, f0 and exponent n (n from a static set of even integers)
-# ------------------------------------------------------------------------------------------------
-def _loss_first(f, m, f0, n_index, n_values):
-    """L'(f) = n m^2/2 (f - f0)^(n - 1) with n = n_values[n_index] (eq. 20)."""
-    d = f - f0
-    out = jnp.zeros_like(f)
-    for k, n in enumerate(n_values):
-        out = jnp.where(n_index == k, 0.5 * n * m**2 * d ** (n - 1), out)
-    return out
-
-
-def _loss_value(f, m, f0, n_index, n_values):
-    d = f - f0
-    out = jnp.zeros_like(f)
-    for k, n in enumerate(n_values):
-        out = jnp.where(n_index == k, 0.5 * m**2 * d**n, out)
-    return out
-
-
-# ------------------------------------------------------------------------------------------------
 # forward / backward of the NTK-parameterised MLP with traced W_std, b_std
 # ------------------------------------------------------------------------------------------------
-def _phi(act):
-    return network.ACTIVATIONS[act]
-
-
-def _dphi(act):
-    return network.activation_derivative(act)
-
-
 def _mm(a, b):
     return jnp.matmul(a, b, precision=HIGHEST)
 
@@ -123,7 +97,6 @@ class _Plan:
     arch: Arch
     lowrank_layers: tuple  # indices of layers stored as W0 + low rank
     rank: int
-    n_values: tuple
     steps: int
     record_every: int
     n_points: int
@@ -149,40 +122,32 @@ def _layer_back(state, l, d, W0s, plan):
 
 
 def _forward_backward(state, x, W0s, hp, plan):
-    """Layer inputs H_l, pre-activations and unit backward signals delta_l = df/dz_l (per point)."""
-    L = plan.arch.hidden_layers
-    phi, dphi = _phi(plan.arch.activation), _dphi(plan.arch.activation)
-    hs, zs, proj_h = [], [], {}
-    h = x
-    for l in range(L + 1):
-        hs.append(h)
-        scale = hp["W_std"] / math.sqrt(h.shape[-1])
-        hw, a = _layer_matvec(state, l, h, W0s, plan)
-        proj_h[l] = a
-        z = scale * hw + hp["b_std"] * state["b"][l]
-        zs.append(z)
-        h = phi(z) if l < L else z
-    f = zs[L][:, 0]
-    deltas = [None] * (L + 1)
-    proj_d = {}
-    deltas[L] = jnp.ones_like(zs[L])
-    for l in range(L, 0, -1):
-        scale = hp["W_std"] / math.sqrt(hs[l].shape[-1])
-        back, a = _layer_back(state, l, deltas[l], W0s, plan)
-        proj_d[l] = a
-        deltas[l - 1] = dphi(zs[l - 1]) * (scale * back)
+    """Output, layer inputs H_l and unit backward signals delta_l = df/dz_l (per point), by the
+    package's one forward/backward pass (:func:`~nncosmo_helpers.network.forward_layers`) with this
+    engine's layer products (dense or W0 + low rank); also the basis coefficients of H_l and delta_l
+    of the low-rank layers."""
+    proj_h, proj_d = {}, {}
+
+    def matmul(l, h):
+        hw, proj_h[l] = _layer_matvec(state, l, h, W0s, plan)
+        return hw
+
+    def matmul_t(l, d):
+        back, proj_d[l] = _layer_back(state, l, d, W0s, plan)
+        return back
+
+    act = plan.arch.activation
+    fwd = network.forward_layers(x, n_layers=plan.arch.hidden_layers + 1, activation=act, W_std=hp["W_std"],
+                                 b_std=hp["b_std"], matmul=matmul, bias=lambda l: state["b"][l])
+    deltas = network.backward_layers(fwd, activation=act, W_std=hp["W_std"], matmul_t=matmul_t)
     if 0 in plan.lowrank_layers:  # never: layer 0 takes the raw inputs
         raise AssertionError
-    return f, hs, deltas, proj_h, proj_d
+    return fwd.zs[-1][:, 0], fwd.hs, deltas, proj_h, proj_d
 
 
 def _kernel(hs, deltas, hp):
-    """Empirical NTK on the training points from the layer-wise factors (as ntk._structured_ntk)."""
-    theta = 0.0
-    for h, d in zip(hs, deltas):
-        hh = (hp["W_std"] ** 2 / h.shape[-1]) * _mm(h, h.T) + hp["b_std"] ** 2
-        theta = theta + _mm(d, d.T) * hh
-    return theta
+    """Empirical NTK on the training points from the layer-wise factors (:func:`ntk.layer_sum`)."""
+    return layer_sum(hs, deltas, hs, deltas, hp["W_std"], hp["b_std"])
 
 
 def _extend_basis(Q, k, a, v, tol, R):
@@ -210,20 +175,20 @@ def _train_one(params, x, hp, plan, tol):
     L = plan.arch.hidden_layers
     N = plan.n_points
     R = plan.rank
-    m, f0, n_index = hp["m"], hp["f0"], hp["n_index"]
+    loss = hp["loss"]
     eta, beta = hp["eta"], hp["beta"]
 
     f_init = _forward_backward(state0, x, W0s, hp, plan)[0]
-    bound = DIVERGENCE_FACTOR * (1.0 + jnp.abs(f0) + jnp.max(jnp.abs(f_init)))
+    bound = DIVERGENCE_FACTOR * (1.0 + jnp.abs(loss.f0) + jnp.max(jnp.abs(f_init)))
 
     def step(carry, _):
         state, k, bad, overflow = carry
         f, hs, deltas, ph, pd = _forward_backward(state, x, W0s, hp, plan)
         ok = jnp.all(jnp.isfinite(f) & (jnp.abs(f) < bound))
         bad = jnp.where((bad < 0) & ~ok, k, bad)
-        value = jnp.mean(_loss_value(f, m, f0, n_index, plan.n_values))
+        value = loss.dataset(f)
         alpha = jnp.sum(_kernel(hs, deltas, hp)) / N**2 if N == 1 else jnp.zeros((), f.dtype)
-        g_out = _loss_first(f, m, f0, n_index, plan.n_values) / N  # dL/df_i
+        g_out = loss.grad_f(f)  # dL/df_i = L'(f_i)/N
         new = {"W": dict(state["W"]), "mW": dict(state["mW"]), "b": dict(state["b"]), "mb": dict(state["mb"]),
                "lr": dict(state["lr"])}
         for l in range(L + 1):
@@ -260,7 +225,7 @@ def _train_one(params, x, hp, plan, tol):
     bad = jnp.where((bad < 0) & ~ok, k, bad)
     kern_last = _kernel(hs, deltas, hp)
     fs = jnp.concatenate([fs, f_last[None]], axis=0)
-    values = jnp.concatenate([values, jnp.mean(_loss_value(f_last, m, f0, n_index, plan.n_values))[None]])
+    values = jnp.concatenate([values, loss.dataset(f_last)[None]])
     alphas = jnp.concatenate([alphas, (jnp.sum(kern_last) / N**2)[None]]) if N == 1 else alphas
     out = {"f": fs, "loss": values, "alpha": alphas, "bad": bad, "overflow": overflow}
     if plan.kernels:
@@ -301,14 +266,12 @@ def _initial_state(params, plan: _Plan, dtype):
     return state, W0s
 
 
-def _run(params, x, hp_arrays, arch, n_values, steps, record_every, method, rank, tol, kernels):
+def _run(params, x, hps, arch, steps, record_every, method, rank, tol, kernels):
     dtype = jnp.dtype(arch.dtype)
     L = arch.hidden_layers
     lowrank_layers = tuple(range(1, L)) if method == "lowrank" else ()
-    plan = _Plan(arch, lowrank_layers, int(rank), tuple(n_values), steps, record_every, x.shape[0], kernels)
+    plan = _Plan(arch, lowrank_layers, int(rank), steps, record_every, x.shape[0], kernels)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
-    hps = {k: (v if isinstance(v, jax.Array) else jnp.asarray(v)) for k, v in hp_arrays.items()}
-    hps = {k: v.astype(jnp.int32 if k == "n_index" else dtype) for k, v in hps.items()}
     return _train_batch(params, jnp.asarray(x, dtype), hps, plan, float(tol))
 
 
@@ -356,9 +319,6 @@ def train_momentum_batched(
         out-of-bound output, -1 if none; ``method`` (C,) -- the method each configuration ran with;
         and the kernels if requested.
     """
-    from .. import _validate
-    from ..loss import PolynomialLoss
-
     steps = _validate.integer("steps", steps, low=0)
     record_every = _validate.integer("record_every", record_every, low=1)
     if steps % record_every:
@@ -379,9 +339,6 @@ def train_momentum_batched(
         _validate.eta(cols["eta"][i]), _validate.beta(cols["beta"][i])
         if not isinstance(losses[i], PolynomialLoss):
             raise TypeError(f"losses must be PolynomialLoss objects, got {type(losses[i]).__name__}")
-    n_values = tuple(sorted({lo.n for lo in losses}))
-    hp = dict(cols, m=np.array([lo.m for lo in losses]), f0=np.array([lo.f0 for lo in losses]),
-              n_index=np.array([n_values.index(lo.n) for lo in losses]))
     can_lowrank = arch.dtype == "float64" and x.shape[0] == 1 and arch.hidden_layers >= 2
     if method == "lowrank" and not can_lowrank:
         raise ValueError("method='lowrank' needs float64, one training point (N = 1) and >= 2 hidden layers")
@@ -393,10 +350,12 @@ def train_momentum_batched(
         if sharding is not None:  # pad the configuration axis to a multiple of the device count
             n_dev = len(sharding.device_set)
             idx = np.concatenate([idx, np.full(-n % n_dev, idx[0])])
-        sub = {k: v[idx] for k, v in hp.items()}
+        dtype = jnp.dtype(arch.dtype)
+        sub = {k: jnp.asarray(v[idx], dtype) for k, v in cols.items()}
+        sub["loss"] = PolynomialLoss.stack([losses[i] for i in idx], dtype)
         if sharding is not None:
-            sub = {k: jax.device_put(v, sharding) for k, v in sub.items()}
-        out = _run(params, x, sub, arch, n_values, steps, record_every, meth, r, tol, kernels)
+            sub = jax.tree_util.tree_map(lambda v: jax.device_put(v, sharding), sub)
+        out = _run(params, x, sub, arch, steps, record_every, meth, r, tol, kernels)
         return {k: np.array(v)[:n] for k, v in out.items()}
 
     idx = np.arange(C)
@@ -438,7 +397,7 @@ def config_sharding():
 # kernels at initialisation for many initialisation scales at once
 # ------------------------------------------------------------------------------------------------
 def _kernel_one(params, x, hp, arch):
-    plan = _Plan(arch, (), 1, (2,), 0, 1, x.shape[0], True)
+    plan = _Plan(arch, (), 1, 0, 1, x.shape[0], True)
     state0, W0s = _initial_state(params, plan, x.dtype)
     _, hs, deltas, _, _ = _forward_backward(state0, x, W0s, hp, plan)
     return _kernel(hs, deltas, hp)

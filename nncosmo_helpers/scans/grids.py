@@ -1,0 +1,111 @@
+"""The configuration grids of the scans (Figs. 1-5): plain JSON dicts, one per configuration.
+
+:func:`grid` gives the configurations of a figure in a profile (``paper``: the paper's grids or the
+documented subsets of :data:`PAPER_SUBSETS`; ``quick``: a subset that keeps every figure).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import profiles
+from ..loss import PolynomialLoss
+
+#: Per figure: bump when a compute function changes what it stores; old results then no longer match.
+#: (Fig. 5 version 2 added the mean-field comparison of Appendix B, ``mean_field``.)
+SCAN_VERSIONS = {1: 1, 2: 1, 3: 1, 4: 1, 5: 2}
+FIGS = (1, 2, 3, 4, 5)
+STEPS = 1000
+
+#: The loss choices of eq. 20 used throughout section 3: n in {2, 4}, f0 in {1, 10}, m in {0.01, 0.1, 0.2}.
+LOSSES = tuple((m, f0, n) for n in (2, 4) for f0 in (1.0, 10.0) for m in (0.01, 0.1, 0.2))
+#: (eta, beta) of footnote 5 (the paper lists (0.0278, 0.5) twice; it is used once).
+ETA_BETA = ((0.1111, 0.0), (0.4444, 0.0), (0.0011, 0.5), (0.0278, 0.5), (0.1111, 0.5))
+B_STDS = (0.001, 0.005, 0.01, 0.05, 0.5)
+W_STDS = (1.0, 0.1)
+ACTIVATIONS = ("erf", "relu")
+#: Fig. 5 loss subset used for the two-hidden-layer networks of the paper profile (cost; see PAPER_SUBSETS).
+FIG5_LOSSES_DEEP = ((0.1, 1.0, 2), (0.2, 10.0, 2), (0.2, 1.0, 4))
+
+#: Where the paper profile departs from the paper's grids, and why.
+PAPER_SUBSETS = {
+    1: "none: the full grid, 5 seeds per configuration",
+    2: "none (closed form)",
+    3: "float64: the full grid of footnote 5 (1440 configurations). float32: all width-100 networks and the "
+       "one-hidden-layer width-1000 networks (a float32 run cannot use the shared-W0 low-rank method, "
+       "so the deeper width-1000 float32 runs would dominate the cost)",
+    4: "width 10000 only with 1 and 2 hidden layers (the 5-layer width-10000 kernels on 100 points cost "
+       "~10^11 flops each); one seed; eta = 0.1111, beta = 0 (the Fig. 5 optimiser)",
+    5: "the 12 losses for one hidden layer; for two hidden layers the three losses FIG5_LOSSES_DEEP "
+       "(a two-layer width-1000 network on 100 points costs ~6e8 flops per step)",
+}
+
+
+def _cfg(fig, **kw):
+    return {"fig": fig, "scan_version": SCAN_VERSIONS[fig], **kw}
+
+
+# ------------------------------------------------------------------------------------------------
+# grids
+# ------------------------------------------------------------------------------------------------
+def grid(fig: int, profile: str | None = None) -> list[dict]:
+    """The configurations of figure ``fig`` (1-5) in ``profile`` ("quick" or "paper")."""
+    profile = profiles.get_profile(profile)
+    if fig not in FIGS:
+        raise ValueError(f"fig must be one of {FIGS}, got {fig!r}")
+    paper = profile == "paper"
+    if fig == 1:
+        widths = (100, 1000, 10000) if paper else (100, 1000)
+        seeds = range(5) if paper else range(3)
+        return [
+            _cfg(1, width=w, hidden_layers=L, activation=a, W_std=ws, b_std=bs, seed=s)
+            for w in widths for L in (1, 2, 5) for s in seeds for a in ACTIVATIONS for ws in W_STDS for bs in B_STDS
+        ]
+    if fig == 2:
+        betas = tuple(np.round(np.linspace(0.0, 0.9, 10 if paper else 4), 4))
+        return [_cfg(2, m=m, f0=f0, n=n, beta=float(b)) for (m, f0, n) in LOSSES for b in betas]
+    if fig == 3:
+        out = []
+        layers = (1, 2, 5) if paper else (1, 2)
+        widths = (100, 1000) if paper else (100,)
+        for dtype in ("float64", "float32"):
+            for w in widths:
+                for L in layers:
+                    if dtype == "float32" and (w > 100 or not paper) and L > 1:
+                        continue
+                    for a in ACTIVATIONS:
+                        for (ws, bs) in ((1.0, 0.05), (0.1, 0.05)):
+                            for (eta, beta) in ETA_BETA:
+                                for (m, f0, n) in LOSSES:
+                                    out.append(_cfg(3, width=w, hidden_layers=L, activation=a, W_std=ws, b_std=bs,
+                                                    eta=eta, beta=beta, m=m, f0=f0, n=n, seed=0, steps=STEPS,
+                                                    dtype=dtype))
+        return out
+    if fig == 4:
+        widths = (100, 1000, 10000) if paper else (100, 1000)
+        return [
+            _cfg(4, width=w, hidden_layers=L, activation=a, W_std=ws, b_std=bs, interval=c, eta=0.1111, beta=0.0,
+                 n_points=100, seed=0)
+            for w in widths for L in (1, 2, 5) if not (w > (1000 if paper else 100) and L > 2)
+            for a in ACTIVATIONS for c in (0.1, 1.0) for ws in W_STDS for bs in B_STDS
+        ]
+    # fig 5
+    out = []
+    for L in ((1, 2) if paper else (1,)):
+        losses = LOSSES if L == 1 else FIG5_LOSSES_DEEP
+        if not paper:
+            losses = ((0.2, 10.0, 2), (0.2, 1.0, 4))
+        for a in ACTIVATIONS:
+            for c in ((0.1, 1.0) if paper else (1.0,)):
+                for (ws, bs) in ((1.0, 0.05), (0.1, 0.01)):
+                    for (m, f0, n) in losses:
+                        out.append(_cfg(5, width=1000, hidden_layers=L, activation=a, W_std=ws, b_std=bs, interval=c,
+                                        eta=0.1111, beta=0.0, n_points=100, m=m, f0=f0, n=n, seed=0, steps=STEPS,
+                                        record_every=10))
+    return out
+
+
+
+def _loss(c) -> PolynomialLoss:
+    return PolynomialLoss(c["m"], c["f0"], c["n"])
+

@@ -1,0 +1,272 @@
+"""Summaries of the scan results used by the chapter: the numbers behind each claim, the plot data and
+the sentences (prose helpers) built from them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..cosmology import eta_max_vacuum
+from .grids import ETA_BETA
+
+
+def eta_max(alpha, loss, beta, f_init=0.0):
+    """:func:`~nncosmo_helpers.cosmology.eta_max_vacuum` (eq. 8) in the argument order of the Fig. 2 plot.
+
+    Kept for the chapter and :func:`nncosmo_helpers.plotting.scans.vacuum_region`; ``beta`` may be an array.
+    """
+    return eta_max_vacuum(alpha, loss, f_init, beta=beta)
+
+# ------------------------------------------------------------------------------------------------
+# summaries used by the chapter (the verdicts)
+# ------------------------------------------------------------------------------------------------
+def table(configs, results, *keys):
+    """Columns ``keys`` (config or result fields) as numpy arrays, one entry per configuration."""
+    cols = {}
+    for k in keys:
+        vals = [r.get(k) if k in r else c.get(k) for c, r in zip(configs, results)]
+        cols[k] = np.array([np.nan if v is None else v for v in vals], dtype=object if any(isinstance(v, str) for v in vals) else float)
+    return cols
+
+
+def fig3_deviations(configs, results):
+    """Per configuration: |f_pred_end - f_end| / |f_end - f_init| (NaN for diverged runs)."""
+    dev = []
+    for r in results:
+        if r["diverged"]:
+            dev.append(np.nan)
+        else:
+            move = abs(r["f_end"] - r["f_init"])
+            dev.append(abs(r["f_pred_end"] - r["f_end"]) / move if move > 0 else np.nan)
+    return np.array(dev)
+
+
+def fig5_errors(configs, results):
+    """Per non-diverged configuration: the mean-field prediction error and the mode movement.
+
+    Returns a dict of arrays: ``mean_error`` = max_t |f_bar_pred - f_bar| / max_t |f_bar - f_bar(0)|,
+    ``mean_move`` = |f_bar(end) - f_bar(0)|, ``mode_move`` = |delta(end) - delta(0)| (2-norm over
+    modes), ``mode_pred_error`` = |delta_pred(end) - delta(end)|, ``mode_size`` = |delta(0)|.
+    """
+    out = {k: [] for k in ("mean_error", "mean_move", "mode_move", "mode_pred_error", "mode_size", "index")}
+    for i, r in enumerate(results):
+        if r["diverged"]:
+            continue
+        a, p = np.asarray(r["mean_actual"]), np.asarray(r["mean_pred"])
+        move = np.max(np.abs(a - a[0]))
+        d0, d1, dp = (np.asarray(r[k]) for k in ("modes_actual_start", "modes_actual_end", "modes_pred_end"))
+        out["mean_error"].append(np.max(np.abs(p - a)) / move if move > 0 else np.nan)
+        out["mean_move"].append(abs(a[-1] - a[0]))
+        out["mode_move"].append(np.linalg.norm(d1 - d0))
+        out["mode_pred_error"].append(np.linalg.norm(dp - d1))
+        out["mode_size"].append(np.linalg.norm(d0))
+        out["index"].append(i)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def verdict(holds: bool, yes: str = "Confirmed", no: str = "Not confirmed") -> str:
+    """The word the chapter prints for a claim, decided by a measured condition."""
+    return yes if bool(holds) else no
+
+
+def fig3_divergence_sentence(configs, results) -> str:
+    """One sentence on the diverged Fig. 3 float64 runs: how many, their stability ratios, their optimisers."""
+    rows = [(c, r) for c, r in zip(configs, results) if c.get("dtype", "float64") == "float64"]
+    bad = [(c, r) for c, r in rows if r["diverged"]]
+    ratios = np.array([r["stability_ratio"] for _, r in rows])
+    if not bad:
+        return (f"none of the {len(rows)} float64 runs diverged; the largest initial stability ratio "
+                f"eta L'' alpha / (2 (1 + beta)) is {ratios.max():.3g}.")
+    worst_ok = max((r["stability_ratio"] for _, r in rows if not r["diverged"]), default=float("nan"))
+    least_bad = min(r["stability_ratio"] for _, r in bad)
+    opts = sorted({(c["eta"], c["beta"]) for c, _ in bad})
+    return (f"{len(bad)} of the {len(rows)} float64 runs diverged (counted in the figure titles), all with an initial "
+            f"stability ratio eta L'' alpha / (2 (1 + beta)) of at least {least_bad:.3g} (the largest ratio among the "
+            f"runs that stayed finite is {worst_ok:.3g}); optimisers (eta, beta) involved: "
+            f"{', '.join(f'({e:g}, {b:g})' for e, b in opts)}.")
+
+
+def fig1_summary(configs, results) -> dict:
+    """Numbers behind the Fig. 1 claims.
+
+    * ``erf_gt_relu``: fraction of matched networks (same width, depth, scales, seed) with
+      alpha(erf) > alpha(relu); ``erf_over_relu_median``: the median ratio.
+    * ``effect_<factor>``: max - min over the factor's levels of the mean log10 alpha (averaged over
+      everything else) -- how many decades a factor moves alpha, for W_std, b_std, activation,
+      hidden_layers and width.
+    * ``seed_spread_<width>``: median over configurations of std/mean of alpha over seeds.
+    * ``inf_dev_<width>``: median |mean_seed alpha - alpha_inf| / alpha_inf.
+    """
+    logs = np.log10([r["alpha"] for r in results])
+    out = {}
+    for factor in ("W_std", "b_std", "activation", "hidden_layers", "width"):
+        levels = sorted({c[factor] for c in configs}, key=str)
+        means = [np.mean([v for c, v in zip(configs, logs) if c[factor] == lv]) for lv in levels]
+        out[f"effect_{factor}"] = float(max(means) - min(means))
+    by = {}
+    for c, r in zip(configs, results):
+        by[(c["width"], c["hidden_layers"], c["W_std"], c["b_std"], c["seed"], c["activation"])] = r["alpha"]
+    ratios = [v / by[k[:-1] + ("relu",)] for k, v in by.items() if k[-1] == "erf" and k[:-1] + ("relu",) in by]
+    out["erf_gt_relu"] = float(np.mean(np.array(ratios) > 1.0))
+    out["erf_over_relu_median"] = float(np.median(ratios))
+    seeds = {}
+    for c, r in zip(configs, results):
+        seeds.setdefault((c["width"], c["hidden_layers"], c["activation"], c["W_std"], c["b_std"]), []).append(r)
+    for w in sorted({c["width"] for c in configs}):
+        spread = [np.std([r["alpha"] for r in rs]) / np.mean([r["alpha"] for r in rs]) for k, rs in seeds.items() if k[0] == w]
+        dev = [abs(np.mean([r["alpha"] for r in rs]) - rs[0]["alpha_infinite_width"]) / rs[0]["alpha_infinite_width"]
+               for k, rs in seeds.items() if k[0] == w]
+        out[f"seed_spread_{w}"] = float(np.median(spread))
+        out[f"inf_dev_{w}"] = float(np.median(dev))
+    out["alpha_min"], out["alpha_max"] = float(10 ** logs.min()), float(10 ** logs.max())
+    out["alpha_median"] = float(10 ** np.median(logs))
+    return out
+
+
+def fig3_panels(configs, results) -> list[dict]:
+    """Per precision (float64, float32): movement, deviation, alpha drift and divergence count."""
+    panels = []
+    for dtype in ("float64", "float32"):
+        idx = [i for i, c in enumerate(configs) if c.get("dtype", "float64") == dtype]
+        ok = [i for i in idx if not results[i]["diverged"]]
+        panels.append({
+            "title": dtype,
+            "move": np.array([abs(results[i]["f_end"] - results[i]["f_init"]) for i in ok]),
+            "deviation": np.array([abs(results[i]["f_pred_end"] - results[i]["f_end"]) for i in ok]),
+            "dalpha": np.array([results[i]["alpha_final"] - results[i]["alpha_initial"] for i in ok]),
+            "n_diverged": len(idx) - len(ok), "n": len(idx), "index": ok,
+            "diverged_move": np.array([abs(results[i]["f"][-1] - results[i]["f_init"]) if len(results[i]["f"]) else np.nan
+                                       for i in idx if results[i]["diverged"]]),
+        })
+    return panels
+
+
+def fig3_summary(configs, results) -> dict:
+    """Numbers behind the Fig. 3 claims (relative deviation = |f_pred - f_end| / |f_end - f_init|).
+
+    ``median_<dtype>``, ``p90_<dtype>``, ``frac_below_1pct_<dtype>``, ``n_<dtype>``,
+    ``diverged_<dtype>``; ``median_<dtype>_eta<eta>_beta<beta>`` per optimiser; for float64 the
+    discretisation part |f_pred - f_disc| / move (eq. 2 iterated at frozen alpha against eq. 7) and the
+    alpha-drift part |f_disc - f_end| / move, their medians, and the rank correlation between the
+    deviation and |alpha(t_max) - alpha(0)| / alpha(0) over the configurations with a deviation above 1%.
+    """
+    from scipy.stats import spearmanr
+
+    dev = fig3_deviations(configs, results)
+    out = {}
+    for dtype in ("float64", "float32"):
+        m = np.array([c.get("dtype", "float64") == dtype for c in configs])
+        d = dev[m & np.isfinite(dev)]
+        out[f"n_{dtype}"] = int(m.sum())
+        out[f"diverged_{dtype}"] = int(sum(results[i]["diverged"] for i in np.flatnonzero(m)))
+        out[f"median_{dtype}"] = float(np.median(d)) if d.size else float("nan")
+        out[f"p90_{dtype}"] = float(np.percentile(d, 90)) if d.size else float("nan")
+        out[f"frac_below_1pct_{dtype}"] = float(np.mean(d < 0.01)) if d.size else float("nan")
+        for (eta, beta) in ETA_BETA:
+            mm = m & np.isfinite(dev) & np.array([(c["eta"], c["beta"]) == (eta, beta) for c in configs])
+            out[f"median_{dtype}_eta{eta}_beta{beta}"] = float(np.median(dev[mm])) if mm.any() else float("nan")
+            out[f"max_{dtype}_eta{eta}_beta{beta}"] = float(np.max(dev[mm])) if mm.any() else float("nan")
+    m64 = [i for i, c in enumerate(configs) if c.get("dtype", "float64") == "float64" and np.isfinite(dev[i])]
+    move = np.array([abs(results[i]["f_end"] - results[i]["f_init"]) for i in m64])
+    disc = np.array([abs(results[i]["f_pred_end"] - results[i]["f_disc_end"]) for i in m64]) / move
+    drift = np.array([abs(results[i]["f_disc_end"] - results[i]["f_end"]) for i in m64]) / move
+    rel_da = np.array([abs(results[i]["alpha_final"] - results[i]["alpha_initial"]) / results[i]["alpha_initial"] for i in m64])
+    out["median_discretisation"] = float(np.median(disc))
+    out["median_alpha_drift_part"] = float(np.median(drift))
+    big = dev[m64] > 0.01
+    out["n_above_1pct"] = int(big.sum())
+    out["frac_above_1pct_drift_dominated"] = float(np.mean(drift[big] > disc[big])) if big.any() else float("nan")
+    out["spearman_dev_dalpha"] = float(spearmanr(dev[m64], rel_da).correlation) if len(m64) > 2 else float("nan")
+    return out
+
+
+def fig4_panels(configs4, results4, configs1, results1) -> list[dict]:
+    """Per interval: lambda_1/N next to alpha (Fig. 1, seed 0, same network) for every Fig. 4 network."""
+    alpha = {}
+    for c, r in zip(configs1, results1):
+        if c["seed"] == 0:
+            alpha[(c["width"], c["hidden_layers"], c["activation"], c["W_std"], c["b_std"])] = r["alpha"]
+    panels = []
+    for interval in sorted({c["interval"] for c in configs4}):
+        rows = [(c, r) for c, r in zip(configs4, results4) if c["interval"] == interval
+                and (c["width"], c["hidden_layers"], c["activation"], c["W_std"], c["b_std"]) in alpha]
+        panels.append({
+            "title": f"interval = {interval:g} Hubble length",
+            "interval": interval,
+            "alpha": np.array([alpha[(c["width"], c["hidden_layers"], c["activation"], c["W_std"], c["b_std"])] for c, _ in rows]),
+            "lambda1": np.array([r["lambda1_over_N"] for _, r in rows]),
+            "lambda2": np.array([r["eigenvalues_over_N"][1] for _, r in rows]),
+            "alpha_diag": np.array([r["alpha_diag_mean"] for _, r in rows]),
+            "overlap": np.array([r["uniform_overlap"] for _, r in rows]),
+            "W_std": [c["W_std"] for c, _ in rows], "b_std": [c["b_std"] for c, _ in rows],
+            "width": [c["width"] for c, _ in rows], "activation": [c["activation"] for c, _ in rows],
+        })
+    return panels
+
+
+def fig4_summary(panels) -> dict:
+    """Per interval: median and range of (lambda_1/N)/alpha, median lambda_1/lambda_2, overlap."""
+    out = {}
+    for p in panels:
+        key = f"{p['interval']:g}"
+        ratio = p["lambda1"] / p["alpha"]
+        out[f"ratio_median_{key}"] = float(np.median(ratio))
+        out[f"ratio_min_{key}"] = float(ratio.min())
+        out[f"ratio_max_{key}"] = float(ratio.max())
+        out[f"within_factor2_{key}"] = float(np.mean((ratio > 0.5) & (ratio < 2)))
+        out[f"gap_median_{key}"] = float(np.median(p["lambda1"] / p["lambda2"]))
+        out[f"overlap_median_{key}"] = float(np.median(p["overlap"]))
+        out[f"uniform_frac_{key}"] = float(np.mean(p["overlap"] > 0.9))
+    return out
+
+
+def fig5_summary(configs, results) -> dict:
+    """Numbers behind the Fig. 5 claims.
+
+    Mean-field error (max_t |f_bar_pred - f_bar| / max_t |f_bar - f_bar(0)|), split by whether the top
+    eigenvector is (nearly) uniform (|v_1 . u| > 0.9); mode movement |delta(end) - delta(0)| relative
+    to the mean-field movement; eigenvalue gap lambda_1/lambda_2.
+    """
+    e = fig5_errors(configs, results)
+    idx = e["index"]
+    overlap = np.array([results[i]["uniform_overlap"] for i in idx])
+    uni = overlap > 0.9
+    out = {"n": len(configs), "diverged": int(sum(r["diverged"] for r in results)), "n_uniform": int(uni.sum()),
+           "n_nonuniform": int((~uni).sum())}
+    out["mean_error_uniform_median"] = float(np.median(e["mean_error"][uni])) if uni.any() else float("nan")
+    out["mean_error_uniform_max"] = float(np.max(e["mean_error"][uni])) if uni.any() else float("nan")
+    out["mean_error_nonuniform_median"] = float(np.median(e["mean_error"][~uni])) if (~uni).any() else float("nan")
+    ratio = e["mode_move"] / np.maximum(e["mean_move"], 1e-300)
+    out["mode_over_mean_move_uniform_median"] = float(np.median(ratio[uni])) if uni.any() else float("nan")
+    out["mode_over_mean_move_nonuniform_median"] = float(np.median(ratio[~uni])) if (~uni).any() else float("nan")
+    rel_pred = e["mode_pred_error"] / np.maximum(e["mode_move"], 1e-300)
+    out["mode_pred_error_over_move_uniform_median"] = float(np.median(rel_pred[uni])) if uni.any() else float("nan")
+    gaps = np.array([results[i]["eigenvalues_over_N"][0] / results[i]["eigenvalues_over_N"][1] for i in idx])
+    out["gap_median"] = float(np.median(gaps))
+    out["gap_uniform_median"] = float(np.median(gaps[uni])) if uni.any() else float("nan")
+    return out
+
+
+def fig5_plot_data(configs, results, n_examples: int = 4) -> tuple:
+    """(examples, scatter, hist) for :func:`nncosmo_helpers.plotting.scans.mean_and_modes`."""
+    e = fig5_errors(configs, results)
+    idx = list(e["index"])
+    order = sorted(idx, key=lambda i: -abs(results[i]["mean_actual"][-1] - results[i]["mean_actual"][0]))
+    half = max(1, n_examples // 2)  # the largest movers with a uniform and with a non-uniform leading mode
+    picks = [i for i in order if results[i]["uniform_overlap"] > 0.9][:half]
+    picks += [i for i in order if results[i]["uniform_overlap"] <= 0.9][:half]
+    examples = []
+    for i in dict.fromkeys(picks):
+        c, r = configs[i], results[i]
+        examples.append({"label": f"{c['activation']}, L={c['hidden_layers']}, $W_{{std}}$={c['W_std']:g}, "
+                                  f"(m,f0,n)=({c['m']:g},{c['f0']:g},{c['n']}), " + rf"$|v_1\cdot u|$={r['uniform_overlap']:.2f}",
+                         "steps": r["steps"], "actual": r["mean_actual"], "pred": r["mean_pred"]})
+    overlap = np.array([results[i]["uniform_overlap"] for i in idx])
+    scatter = {"move": np.maximum(e["mean_move"], 1e-16), "error": np.maximum(e["mean_error"] * np.array(
+        [np.max(np.abs(np.asarray(results[i]["mean_actual"]) - results[i]["mean_actual"][0])) for i in idx]), 1e-16),
+        "overlap": overlap}
+    hist = {k: np.concatenate([np.abs(results[i][src]) for i in idx]) for k, src in
+            (("start", "modes_actual_start"), ("end_actual", "modes_actual_end"), ("end_pred", "modes_pred_end"))}
+    hist["mean"] = np.array([abs(results[i]["mean_actual"][-1]) for i in idx])
+    return examples, scatter, hist
+
