@@ -114,7 +114,9 @@ def mutated_source(name):
     count = text.count(old)
     assert count == 1, f"mutation {name!r}: snippet occurs {count} times in {PACKAGE}/{rel} (code moved? repoint it)"
     assert new != old
-    return text.replace(old, new)
+    text = text.replace(old, new)
+    compile(text, f"{PACKAGE}/{rel}", "exec")  # a mutation must change the physics, not break the syntax
+    return text
 
 
 def run_selection(tmp_path, name=None):
@@ -137,8 +139,11 @@ def run_selection(tmp_path, name=None):
     output = proc.stdout + proc.stderr
     assert junit.exists() and probe_out.exists(), output[-3000:]
     cases = list(ET.parse(junit).getroot().iter("testcase"))
-    failed = [f"{c.get('classname')}::{c.get('name')}" for c in cases
-              if c.find("failure") is not None or c.find("error") is not None]
+    # only tests that ran and failed count (junit <failure>); a collection or fixture error (<error>)
+    # would also be raised by a mutation that merely breaks the import
+    failed = [f"{c.get('classname')}::{c.get('name')}" for c in cases if c.find("failure") is not None]
+    errors = [c.get("name") for c in cases if c.find("error") is not None]
+    assert not errors, f"errors (not test failures) in the run: {errors}\n{output[-3000:]}"
     if name is None:  # the control must really run (and pass) every selected test
         assert len(cases) >= len(SELECTION) and not any(c.find("skipped") is not None for c in cases), output[-3000:]
     return failed, output, json.loads(probe_out.read_text()), site / PACKAGE
