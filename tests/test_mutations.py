@@ -1,0 +1,179 @@
+"""Mutation check: physics mistakes planted in a copy of the package must make the unit tests fail.
+
+Each mutation is (file inside nncosmo_helpers/, exact old snippet, new snippet). The snippet must occur
+exactly once in today's code, so that moving the code (issue 11) makes this test fail loudly instead
+of silently mutating nothing: after a move, repoint the entry in MUTATIONS.
+
+For every mutation the package is copied into a temporary directory, mutated there, and SELECTION (a few
+existing unit tests, by node id) runs in a subprocess whose PYTHONPATH puts the copy first; the project
+is installed editable, but its finder is appended to ``sys.meta_path``, so PYTHONPATH wins. A probe
+plugin (``-p``) records the file of every ``nncosmo_helpers`` module imported during the run, and the
+test checks that each one is inside the copy. The unmutated copy must pass the same selection (the
+control); each mutated copy must fail at least one selected test.
+
+By default the subprocess runs with ``-x`` (stop at the first failing test), which keeps the check at
+about a minute of CPU; NNCOSMO_MUTATION_ALL=1 runs the whole selection for every mutation and prints
+every test that catches it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "nncosmo_helpers"
+
+#: Existing unit tests run against each mutated copy; cheapest first, because with -x the run stops at
+#: the first failure.
+SELECTION = (
+    "tests/test_core.py::test_polynomial_loss_derivatives_match_autodiff",
+    "tests/test_core.py::test_iterate_linearized_is_eq2_for_a_linear_model",
+    "tests/test_core.py::test_discretisation_error_is_first_order_in_sqrt_eta",
+    "tests/test_background.py::test_fixed_hubble_closed_form",
+    "tests/test_optim.py::test_de_sitter_prediction_closed_form",
+    "tests/test_core.py::test_train_momentum_is_eq2",
+)
+
+#: name -> (file in nncosmo_helpers/, old snippet occurring exactly once, new snippet)
+MUTATIONS = {
+    # eq. 7/9: f'' + 3H f' + K L'(f)/N = 0 becomes f'' - 3H f' + ... (the sign printed in eqs. 15/16)
+    "friction_sign": (
+        "dynamics.py",
+        "return v, -gamma * v + force(y, a)",
+        "return v, gamma * v + force(y, a)",
+    ),
+    # the same sign error in the FLRW background solver (eq. 6 with 3H^2 = V0)
+    "friction_sign_background": (
+        "cosmology.py",
+        "phi_ddot = -3.0 * hubble * phi_dot - alpha * loss.first(phi)",
+        "phi_ddot = 3.0 * hubble * phi_dot - alpha * loss.first(phi)",
+    ),
+    # ... and in the continuum prediction of the momentum schedules (f'' + 3H(t) f' + alpha L'(f) = 0)
+    "friction_sign_schedules": (
+        "optim.py",
+        'return v, -_friction(t, f, v, a) * v - a["alpha"] * a["loss"].first(f)',
+        'return v, _friction(t, f, v, a) * v - a["alpha"] * a["loss"].first(f)',
+    ),
+    # the gradient of the dataset loss with respect to the outputs, L'(f_i)/N, loses its 1/N
+    "missing_1_over_N_grad_f": (
+        "loss.py",
+        "return self.first(f) / f.size",
+        "return self.first(f)",
+    ),
+    # the dataset loss used in training becomes the sum over points: every gradient N times too large
+    "missing_1_over_N_dataset": (
+        "loss.py",
+        "return jnp.mean(self(f))",
+        "return jnp.sum(self(f))",
+    ),
+    # L'(f) = n m^2/2 (f - f0)^(n-1) with the exponent n - 1 replaced by n - 2
+    "wrong_loss_exponent": (
+        "loss.py",
+        "(f - self.f0) ** (self.n - 1)",
+        "(f - self.f0) ** (self.n - 2)",
+    ),
+    # the float64 training loop adds the update to the parameters in float32
+    "float32_update": (
+        "train.py",
+        "return (optax.apply_updates(p, updates), s), (f, value)",
+        "return (jax.tree_util.tree_map(lambda a, u: (a.astype(jnp.float32) + u.astype(jnp.float32)).astype(a.dtype),"
+        " p, updates), s), (f, value)",
+    ),
+}
+
+PROBE = textwrap.dedent(
+    '''
+    """pytest plugin: record the file of every nncosmo_helpers module imported during the run."""
+    import json
+    import os
+    import sys
+
+
+    def pytest_sessionfinish(session, exitstatus):
+        files = {name: getattr(mod, "__file__", None) for name, mod in list(sys.modules.items())
+                 if name == "nncosmo_helpers" or name.startswith("nncosmo_helpers.")}
+        with open(os.environ["NNCOSMO_MUTATION_PROBE"], "w") as fh:
+            json.dump(files, fh)
+    '''
+)
+
+
+def mutated_source(name):
+    """The mutated text of the file named by MUTATIONS[name]; fails unless the snippet occurs once."""
+    rel, old, new = MUTATIONS[name]
+    text = (ROOT / PACKAGE / rel).read_text()
+    count = text.count(old)
+    assert count == 1, f"mutation {name!r}: snippet occurs {count} times in {PACKAGE}/{rel} (code moved? repoint it)"
+    assert new != old
+    text = text.replace(old, new)
+    compile(text, f"{PACKAGE}/{rel}", "exec")  # a mutation must change the physics, not break the syntax
+    return text
+
+
+def run_selection(tmp_path, name=None):
+    """Copy the package (mutated if ``name``), run SELECTION against the copy; return (failed node ids,
+    the run's output, the nncosmo_helpers modules the run imported -> their files, the copy's directory)."""
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / PACKAGE, site / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    if name is not None:
+        (site / PACKAGE / MUTATIONS[name][0]).write_text(mutated_source(name))
+    (site / "_mutation_probe.py").write_text(PROBE)
+    probe_out, junit = tmp_path / "modules.json", tmp_path / "junit.xml"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(site)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["NNCOSMO_MUTATION_PROBE"] = str(probe_out)
+    stop = [] if os.environ.get("NNCOSMO_MUTATION_ALL") == "1" else ["-x"]
+    cmd = [sys.executable, "-m", "pytest", *stop, "-q", "-p", "no:cacheprovider", "-p", "_mutation_probe",
+           "--rootdir", str(ROOT), f"--junitxml={junit}", *[str(ROOT / s) for s in SELECTION]]
+    # cwd outside the repository: `python -m` puts the cwd first on sys.path
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    output = proc.stdout + proc.stderr
+    assert junit.exists() and probe_out.exists(), output[-3000:]
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    # only tests that ran and failed count (junit <failure>); a collection or fixture error (<error>)
+    # would also be raised by a mutation that merely breaks the import
+    failed = [f"{c.get('classname')}::{c.get('name')}" for c in cases if c.find("failure") is not None]
+    errors = [c.get("name") for c in cases if c.find("error") is not None]
+    assert not errors, f"errors (not test failures) in the run: {errors}\n{output[-3000:]}"
+    if name is None:  # the control must really run (and pass) every selected test
+        assert len(cases) >= len(SELECTION) and not any(c.find("skipped") is not None for c in cases), output[-3000:]
+    return failed, output, json.loads(probe_out.read_text()), site / PACKAGE
+
+
+def assert_copy_was_imported(modules, copy):
+    """Every nncosmo_helpers module of the run came from the copy, none from the repository."""
+    assert PACKAGE in modules, "the run did not import the package"
+    for mod, path in modules.items():
+        assert path is not None and Path(path).resolve().is_relative_to(copy.resolve()), (mod, path)
+
+
+def test_mutation_snippets_occur_exactly_once():
+    """Fast guard (no subprocess): every mutation still finds its snippet exactly once."""
+    for name in MUTATIONS:
+        mutated_source(name)
+
+
+@pytest.mark.slow
+def test_unmutated_copy_passes_the_selection(tmp_path):
+    failed, output, modules, copy = run_selection(tmp_path)
+    assert_copy_was_imported(modules, copy)
+    assert not failed, output[-3000:]
+    print(f"control: imported {modules[PACKAGE]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_mutation_is_caught(tmp_path, name):
+    failed, output, modules, copy = run_selection(tmp_path, name)
+    assert_copy_was_imported(modules, copy)
+    assert failed, f"mutation {name!r} survived the selection:\n{output[-3000:]}"
+    print(f"mutation {name}: caught by {', '.join(failed)}")
