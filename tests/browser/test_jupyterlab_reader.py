@@ -34,9 +34,6 @@ import importlib.util
 import json
 import os
 import re
-import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -113,33 +110,23 @@ def expected(md: Path) -> dict:
 # The server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _lab_server():
+    spec = importlib.util.spec_from_file_location("lab_server", ROOT / "tests" / "lab_server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """``jupyter lab`` as the README starts it, after ``jupytext-config set-default-viewer``."""
-    import requests
-
-    tmp = tmp_path_factory.mktemp("jupyterlab")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ)
-    env.update(
-        NNCOSMO_PROFILE=env.get("NNCOSMO_PROFILE", "quick"),
-        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-        JUPYTER_CONFIG_DIR=str(tmp / "config"),  # ~/.jupyter is not read; the venv's config is
-        JUPYTERLAB_SETTINGS_DIR=str(tmp / "lab-settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp / "lab-workspaces"),
-        IPYTHONDIR=str(tmp / "ipython"),
-    )
+    server = _lab_server()
+    env = server.lab_env(tmp_path_factory.mktemp("jupyterlab"))
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as for a reader
     # The README's one-time step: MyST files open as notebooks on a double click (or /lab/tree/...).
     subprocess.run([str(BIN / "jupytext-config"), "set-default-viewer"], env=env, check=True,
                    capture_output=True)
-    overrides_file = tmp / "config" / "labconfig" / "default_setting_overrides.json"
+    overrides_file = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig" / "default_setting_overrides.json"
     overrides = json.loads(overrides_file.read_text())
     assert overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["markdown"] == "Jupytext Notebook"
     # Test-only settings: never save (the chapters are the repository's files), no news pop-up, and
@@ -148,42 +135,9 @@ def lab(tmp_path_factory):
     overrides["@jupyterlab/apputils-extension:notification"] = {"fetchNews": "false", "checkForUpdates": False}
     overrides["@jupyterlab/notebook-extension:tracker"] = {"windowingMode": "none"}
     overrides_file.write_text(json.dumps(overrides, indent=1))
-
     SHOTS.mkdir(parents=True, exist_ok=True)
-    log_path = SHOTS / "server.log"  # kept: CI uploads _build/screenshots
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "jupyter"), "lab", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
-            *(["--allow-root"] if os.geteuid() == 0 else []),
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"jupyter lab did not answer within 120 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield base, token
-    finally:
-        proc.send_signal(signal.SIGTERM)  # the server shuts its kernels down
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+    with server.jupyter_lab(env, SHOTS / "server.log", start_timeout=120) as running:  # log kept for CI
+        yield running
 
 
 @pytest.fixture(scope="module")
