@@ -393,13 +393,23 @@ def test_chapter_reads_like_its_book_page_in_jupyterlab(md, lab, browser, summar
         page.wait_for_function(
             "n => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').length === n",
             arg=exp["n_cells"], timeout=LOAD_TIMEOUT * 1000)
-        _wait_for_kernel(page, base, token, md.name, LOAD_TIMEOUT)
-        page.wait_for_function(
-            "() => /\\| Idle/.test((document.querySelector('#jp-main-statusbar') || {}).textContent || '')",
-            timeout=LOAD_TIMEOUT * 1000)
-        loaded = time.monotonic() - t0
-        _run_all(page)
-        probe = _wait_until_run(page, exp, time.monotonic() + RUN_TIMEOUT)
+        if exp["n_code"]:
+            _wait_for_kernel(page, base, token, md.name, LOAD_TIMEOUT)
+            page.wait_for_function(
+                "() => /\\| Idle/.test((document.querySelector('#jp-main-statusbar') || {}).textContent || '')",
+                timeout=LOAD_TIMEOUT * 1000)
+            loaded = time.monotonic() - t0
+            _run_all(page)
+            probe = _wait_until_run(page, exp, time.monotonic() + RUN_TIMEOUT)
+        else:
+            # A page of prose (the intro) has no kernelspec: JupyterLab asks for a kernel; it needs none.
+            page.wait_for_timeout(3000)
+            buttons = page.locator(".jp-Dialog").get_by_role("button", name=re.compile("No Kernel|Cancel"))
+            if buttons.count():
+                buttons.first.click()
+            elif page.locator(".jp-Dialog").count():
+                page.keyboard.press("Escape")
+            loaded = time.monotonic() - t0
         dialogs = page.locator(".jp-Dialog").all_inner_texts()
         if dialogs:
             page.screenshot(path=str(SHOTS / f"{md.stem}-dialog.png"))
