@@ -266,7 +266,8 @@ def _problems(probe: dict, exp: dict) -> tuple[list[str], dict]:
         if cell is None or c is None:
             problems.append(f"figure {key}: no code cell glues it")
         elif c["imagesLoaded"] < 1:
-            problems.append(f"figure {key}: no image in the output of cell {cell} (images: {c['images']}, loaded: {c['imagesLoaded']})")
+            problems.append(f"figure {key}: no image in the output of cell {cell} (images: {c['images']}, loaded: "
+                            f"{c['imagesLoaded']}; JupyterLab shows only a cell's first 50 outputs, each glue is one)")
         else:
             shown += 1
     captions = sum(len(m["figures"]) for m in probe["markdown"])
