@@ -73,9 +73,10 @@ book-offline: $(STAMP) $(MATHJAX)
 	touch _build/html/.nncosmo-offline-build
 
 ## make check-browser: open every page of the offline book in headless Chromium and check images, math,
-## links, cross-references and glue; full-page screenshots go to _build/screenshots/
+## links, cross-references and glue; run every chapter in JupyterLab in the same browser and check what
+## it shows (tests/browser/test_jupyterlab_reader.py); screenshots go to _build/screenshots/
 check-browser: $(STAMP) $(MATHJAX) $(CHROMIUM)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
+	NNCOSMO_JUPYTERLAB_BROWSER=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 	$(BIN)/python tools/check_browser.py --is-fresh || $(MAKE) book-offline
 	$(BIN)/python tools/check_browser.py
 

@@ -22,10 +22,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import secrets
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -65,59 +61,20 @@ def _chapter() -> Path | None:
     return min(chapters, key=lambda p: p.read_text().count("```{code-cell}")) if chapters else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _lab_server():
+    spec = importlib.util.spec_from_file_location("lab_server", ROOT / "tests" / "lab_server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
 def lab(tmp_path):
-    """A running ``jupyter lab``: yields (base_url, token); stops it afterwards."""
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ)
-    env.update(
-        NNCOSMO_PROFILE=env.get("NNCOSMO_PROFILE", "quick"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),  # ignore ~/.jupyter; the venv's config stays
-        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
-        IPYTHONDIR=str(tmp_path / "ipython"),
-        MPLBACKEND="module://matplotlib_inline.backend_inline",
-    )
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "jupyter"), "lab", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
-            *(["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n{(tmp_path / 'server.log').read_text()[-3000:]}")
-            try:
-                if requests.get(f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"jupyter lab did not answer within 90 s:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield base, token
-    finally:
-        proc.send_signal(signal.SIGTERM)  # jupyter server shuts down cleanly (kernels included)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+    """A running ``jupyter lab``: yields (base_url, token); stops it afterwards (tests/lab_server.py)."""
+    server = _lab_server()
+    env = server.lab_env(tmp_path, MPLBACKEND="module://matplotlib_inline.backend_inline")
+    with server.jupyter_lab(env, tmp_path / "server.log") as running:
+        yield running
 
 
 class KernelChannel:

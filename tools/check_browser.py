@@ -293,8 +293,8 @@ PAGE_PROBE = r"""
     nMath: mathNodes.length, nContainers: containers.length, untypeset, stray, mjxErrors,
     rawTex: findAll(/\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\n]{1,200}?\$/g),
     questionMarks: findAll(/\?\?/g),
-    rawRoles: findAll(/\{(eq|numref|ref|cite|doc|glue|glue:text|glue:figure|glue:any|glue:math|math|term|download)\}`/g),
-    glueText: findAll(/\{glue|<glue|glue error|Could not find glue/gi),
+    rawRoles: findAll(/\{(eq|numref|ref|cite|doc|glue|glue:text|glue:figure|glue:any|glue:math|eval|math|term|download)\}`/g),
+    glueText: findAll(/\{glue|\{eval\}|<glue|glue error|Could not find glue/gi),
     images, links, ids, numbers, unresolved, glueEmpty, emptyFigures, tracebacks,
     height: document.documentElement.scrollHeight,
   };

@@ -1,0 +1,231 @@
+"""The one helper module for chapters: the profile, and every computed value the prose shows.
+
+A chapter computes each number (or verdict word, or figure) its prose quotes and *glues* it under a
+name with :func:`glue` (or :func:`glue_num` for a number). The prose then quotes it with the inline
+role
+
+.. code-block:: md
+
+    the slope is {eval}`glued["cl-slope-slow:.2f"]`
+
+where the text inside the quotes is the glued name, optionally followed by ``:`` and a Python format
+spec -- the syntax of myst-nb's ``{glue:text}`` role, with the same formatting. A figure is glued
+with ``display=True`` (its cell shows it) and placed with a ``{figure}`` directive that names it
+with a ``:glue:`` option; the cell that makes it is tagged ``remove-output``, so that the book shows
+the figure once, with its caption and number.
+
+One source, two readers:
+
+* **The online book** (Sphinx with myst-nb, notebooks executed by jupyter-cache or myst-nb's
+  ``force`` mode, so with no kernel left at render time): ``tools/sphinxext/nncosmo_eval.py``
+  resolves ``{eval}`glued["name:fmt"]``` from myst-nb's glue data with myst-nb's own
+  ``{glue:text}`` code (``format_plain_text``), and the ``{figure}`` with ``:glue:`` with myst-nb's
+  ``{glue:figure}`` code. No kernel is asked anything.
+* **JupyterLab** with ``jupyterlab-myst``: running a markdown cell evaluates each ``{eval}``
+  expression in the chapter's kernel (a Jupyter "user expression"). ``glued["name:fmt"]`` returns a
+  :class:`Text` whose only representation is the formatted ``text/plain``, computed by the same
+  ``format_plain_text`` from the same ``text/plain`` that myst-nb stores, so the reader sees the
+  characters the book shows (a bare ``str`` would be shown as its repr, with quotes).
+
+:data:`glued` is the chapter's registry of glued values: per name, the value, the text myst-nb
+stores for it, and a free ``info`` dict. It is what a claims helper (issue 14:
+``claim(name, value, verdict=..., rtol=...)``) records into: such a helper glues the value with
+:func:`glue` and adds its verdict and tolerances with ``glue(name, value, display=False, info={...})``
+(or :meth:`Glued.annotate`), and a test can then read every claim of an executed chapter from
+``glued.entries()``. Nothing in this module knows about claims yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, NamedTuple
+
+import numpy as np
+
+from .profiles import get_profile
+
+__all__ = ["GluedEntry", "Glued", "Text", "glue", "glue_num", "glued", "get_profile"]
+
+
+class Text:
+    """A formatted value for the prose: its only representation is the text itself.
+
+    Returned by ``glued["name:fmt"]``. JupyterLab (jupyterlab-myst) shows an inline expression's
+    ``text/plain``; for a ``str`` that is its repr, quotes included, so the formatted text is wrapped
+    in this object instead.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = str(text)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Text):
+            return self.text == other.text
+        return isinstance(other, str) and self.text == other
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": self.text}
+
+
+class GluedEntry(NamedTuple):
+    """One glued value: what the prose can show under ``name``."""
+
+    name: str
+    value: Any
+    #: myst-nb's ``text/plain`` for the value (what ``{glue:text}``/``{eval}`` format); None for a figure
+    plain: str | None
+    #: ``"text"`` (numbers, strings: quoted in the prose) or ``"figure"`` (placed by ``{figure}``)
+    kind: str
+    #: free-form information a caller adds (a claims helper: verdict, tolerances, ...)
+    info: dict
+
+
+def _split_spec(spec: str) -> tuple[str, str]:
+    """``"name:fmt"`` -> (name, fmt), exactly as myst-nb's ``{glue:text}`` role splits it."""
+    key_format = spec.rsplit(":", 1)
+    if len(key_format) == 2:
+        return key_format[0], key_format[1]
+    return key_format[0], "s"
+
+
+def _format_plain_text(plain: str, fmt: str) -> str:
+    """myst-nb's own formatting of a glued ``text/plain`` (what the book shows)."""
+    from myst_nb.core.variables import format_plain_text
+
+    return format_plain_text(plain, fmt)
+
+
+def _plain_text(value: Any) -> str:
+    """The ``text/plain`` that myst-nb's ``glue`` stores for ``value`` (IPython's formatter)."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - IPython comes with the book's environment
+        shell = None
+    if shell is not None:
+        data, _ = shell.display_formatter.format(value, include={"text/plain"})
+        if "text/plain" in data:
+            return data["text/plain"]
+    from IPython.lib.pretty import pretty
+
+    return pretty(value)
+
+
+def _is_figure(value: Any) -> bool:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(value, Figure)
+
+
+class Glued:
+    """The values a chapter glued, by name.
+
+    ``glued["name"]`` or ``glued["name:fmt"]`` is the :class:`Text` the prose shows (this is the
+    expression an ``{eval}`` role holds); :meth:`value`, :meth:`entry` and :meth:`entries` give the
+    raw values and their records.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, GluedEntry] = {}
+
+    # -- recording ---------------------------------------------------------------------------------
+    def record(self, name: str, value: Any, **info: Any) -> GluedEntry:
+        """Record ``value`` under ``name``, replacing an earlier record; ``info`` is kept with it."""
+        if _is_figure(value):
+            entry = GluedEntry(name, value, None, "figure", dict(info))
+        else:
+            entry = GluedEntry(name, value, _plain_text(value), "text", dict(info))
+        self._entries[name] = entry
+        return entry
+
+    def annotate(self, name: str, **info: Any) -> GluedEntry:
+        """Add ``info`` to the record of ``name`` (glued already)."""
+        entry = self.entry(name)
+        entry.info.update(info)
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    # -- reading -----------------------------------------------------------------------------------
+    def entry(self, name: str) -> GluedEntry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(
+                f"{name!r} is not glued (yet): the cell that computes it has not run. Run the cells "
+                "above, or the whole chapter, then run this markdown cell again"
+            ) from None
+
+    def entries(self) -> list[GluedEntry]:
+        """Every record, in the order of first gluing."""
+        return list(self._entries.values())
+
+    def value(self, name: str) -> Any:
+        return self.entry(name).value
+
+    def text(self, name: str, fmt: str = "s") -> str:
+        """The text the book shows for ``{glue:text}`name:fmt``` (myst-nb's formatting)."""
+        entry = self.entry(name)
+        if entry.kind != "text":
+            raise TypeError(f"{name!r} is a figure: place it with a {{figure}} directive and :glue: {name}")
+        return _format_plain_text(entry.plain, fmt)
+
+    def __getitem__(self, spec: str) -> Text:
+        name, fmt = _split_spec(spec)
+        return Text(self.text(name, fmt))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{e.name}={e.plain if e.kind == 'text' else '<figure>'}" for e in self._entries.values()
+        )
+        return f"Glued({shown})"
+
+
+#: The registry of the running chapter (one kernel runs one chapter).
+glued = Glued()
+
+
+def glue(name: str, value: Any, display: bool = True, *, info: dict | None = None) -> None:
+    """myst-nb's ``glue`` (same arguments, same output), and record the value in :data:`glued`.
+
+    ``display`` keeps myst-nb's meaning: ``True`` also shows the value as the cell's output. Glue a
+    figure with ``display=True`` so that a reader who runs the chapter sees it next to its code, and
+    tag the cell ``remove-output`` so that the book shows only the captioned copy (the book build
+    checks both: ``tools/sphinxext/nncosmo_eval.py``). ``info`` is stored with the record.
+    """
+    from myst_nb import glue as myst_glue
+
+    myst_glue(name, value, display=display)
+    glued.record(name, value, **(info or {}))
+
+
+def glue_num(name: str, value: Any) -> None:
+    """Glue a number (a Python or NumPy scalar, or a one-element array) as a plain Python scalar.
+
+    NumPy scalars would be glued as their repr (``np.float64(0.5)``); ``.item()`` gives the Python
+    ``int``/``float`` whose text myst-nb formats. Strings pass through unchanged. Not displayed.
+    """
+    glue(name, np.asarray(value).item(), display=False)
