@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import train
+from ..network import forward
 from ..optimizers import adam, de_sitter_momentum, friedmann_momentum, nesterov_momentum, sgd_nesterov
 
 
@@ -61,18 +63,13 @@ def standard_methods(lr_grid=(0.01, 0.03, 0.1, 0.3, 1.0), adam_grid=(1e-3, 3e-3,
     )
 
 
-def _run_with_value(loss_fn, optimizer, steps, params, hyperparams):
-    """Full-batch training of ``loss_fn(params)``; returns (final params, loss per step)."""
-    opt = optax.with_extra_args_support(optimizer(**hyperparams))
-
-    def step(carry, _):
-        p, s = carry
-        value, g = jax.value_and_grad(loss_fn)(p)
-        updates, s = opt.update(g, s, p, value=value)
-        return (optax.apply_updates(p, updates), s), value
-
-    (p, _), values = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
-    return p, values
+def _run_with_value(loss_fn, optimizer, steps, params, hyperparams, *, pass_step=False):
+    """Training of ``loss_fn(params)`` (``loss_fn(params, step)`` with ``pass_step``) by the package's
+    loop (:func:`~nncosmo_helpers.train.build_kernel`); returns (final params, loss per step)."""
+    opt = optimizer(**hyperparams)
+    kernel = train.build_kernel(lambda *a: (loss_fn(*a), None), opt, pass_step=pass_step)
+    state, infos = train.run(kernel, train.init(params, opt), steps)
+    return state.params, infos.loss
 
 
 #: Final losses below this count as converged to machine precision (log10 scores are clamped here).
@@ -185,11 +182,8 @@ def classifier_init(key, sizes, dtype=jnp.float32):
 
 
 def classifier_apply(params, x):
-    """Logits of a relu MLP."""
-    h = x
-    for layer in params[:-1]:
-        h = jax.nn.relu(h @ layer["W"] + layer["b"])
-    return h @ params[-1]["W"] + params[-1]["b"]
+    """Logits of a relu MLP (z = h W + b: :func:`~nncosmo_helpers.network.forward`, standard parameterisation)."""
+    return forward(params, x, activation="relu", parameterization="standard").zs[-1]
 
 
 def cross_entropy(params, x, y):
@@ -204,17 +198,12 @@ def accuracy(params, x, y):
 
 def _run_minibatch(optimizer, steps, batch_size, params, hyperparams, key, x, y):
     """Mini-batch training on (x, y): each step draws ``batch_size`` examples (with replacement)."""
-    opt = optax.with_extra_args_support(optimizer(**hyperparams))
 
-    def step(carry, i):
-        p, s = carry
+    def batch_loss(p, i):
         idx = jax.random.randint(jax.random.fold_in(key, i), (batch_size,), 0, x.shape[0])
-        value, g = jax.value_and_grad(cross_entropy)(p, x[idx], y[idx])
-        updates, s = opt.update(g, s, p, value=value)
-        return (optax.apply_updates(p, updates), s), value
+        return cross_entropy(p, x[idx], y[idx])
 
-    (p, _), _ = jax.lax.scan(step, (params, opt.init(params)), jnp.arange(steps))
-    return p
+    return _run_with_value(batch_loss, optimizer, steps, params, hyperparams, pass_step=True)[0]
 
 
 def _digits_impl(optimizer, steps, batch_size, params, keys, hyperparams, data):
