@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from .. import train
+from ..loss import PolynomialLoss
 from ..network import forward
 from ..optimizers import adam, de_sitter_momentum, friedmann_momentum, nesterov_momentum, sgd_nesterov
 
@@ -102,16 +103,16 @@ def _pick(method, scores):
 
 
 # -- (a) the paper's polynomial losses on a homogeneous network ------------------------------
-def _poly_task_impl(apply_fn, optimizer, steps, params, x, hyperparams, m, f0, n):
-    def one(p, hp, mi, fi, ni):
-        # eq. 20 with a traced (even) exponent: m^2/2 ((f - f0)^2)^(n/2), so one compilation serves all n
-        value = lambda q: jnp.mean(0.5 * mi**2 * ((apply_fn(q, x)[:, 0] - fi) ** 2) ** (0.5 * ni))
+def _poly_task_impl(apply_fn, optimizer, steps, params, x, hyperparams, losses):
+    def one(p, hp, loss):
+        # eq. 20: the loss's own dataset mean; its traced integer exponent lets one compilation serve all n
+        value = lambda q: loss.dataset(apply_fn(q, x)[:, 0])
         return _run_with_value(value, optimizer, steps, p, hp)[1][-1]
 
-    # params: (S, ...), hyperparams: (J,), m, f0, n: (K,) -> final loss of shape (K, J, S)
-    over_seeds = lambda hp, mi, fi, ni: jax.vmap(lambda p: one(p, hp, mi, fi, ni))(params)
-    over_lrs = lambda mi, fi, ni: jax.vmap(lambda hp: over_seeds(hp, mi, fi, ni))(hyperparams)
-    return jax.vmap(over_lrs)(m, f0, n)
+    # params: (S, ...), hyperparams: (J,), losses: stacked over K -> final loss of shape (K, J, S)
+    over_seeds = lambda hp, loss: jax.vmap(lambda p: one(p, hp, loss))(params)
+    over_lrs = lambda loss: jax.vmap(lambda hp: over_seeds(hp, loss))(hyperparams)
+    return jax.vmap(over_lrs)(losses)
 
 
 _poly_task = jax.jit(_poly_task_impl, static_argnums=(0, 1, 2))
@@ -132,11 +133,11 @@ def benchmark_polynomial(methods, losses, *, apply_fn, init_fn, x, steps, seeds,
     n_tune = len(tune_seeds)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in tune_seeds + seeds])
     params = jax.vmap(lambda k: init_fn(k, x.shape[1]))(keys)
-    m, f0, n = (jnp.asarray([getattr(loss, a) for loss in losses], jnp.float64) for a in ("m", "f0", "n"))
+    stacked = PolynomialLoss.stack(losses, jnp.float64)
     out = {loss: [] for loss in losses}
     for method in methods:
         final = _poly_task(apply_fn, method.factory, steps, params, jnp.asarray(x, jnp.float64),
-                           method.grid_hyperparams(jnp.float64), m, f0, n)
+                           method.grid_hyperparams(jnp.float64), stacked)
         for loss, sc in zip(losses, np.asarray(_log10_loss(final))):
             j, best = _pick(method, sc[:, :n_tune])
             out[loss].append(BenchmarkResult(method.name, np.asarray(method.lr_grid), sc[:, :n_tune], best,
