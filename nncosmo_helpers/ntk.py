@@ -129,9 +129,7 @@ def alpha(apply_fn, params, x0=None):
     _validate.require_float64()
     if x0 is None:
         x0 = jnp.zeros((1, params["layer_0"]["W"].shape[0]))
-    x0 = _as_inputs("x0", x0)
-    if x0.shape[0] != 1:
-        raise ValueError(f"x0 must be a single point of shape (1, d), got {x0.shape}")
+    x0 = _validate.single_point("x0", x0)
     return empirical_ntk(apply_fn, params, x0)[0, 0]
 
 

@@ -1,8 +1,9 @@
 """The one training loop of the package: full-batch training with an optax optimiser, as a jitted ``lax.scan``.
 
 Eq. 2 of the paper, theta_{i+1} = theta_i + beta (theta_i - theta_{i-1}) - eta grad L(theta_i), with
-theta_{-1} = theta_0, is exactly ``optax.sgd(eta, momentum=beta)`` (:func:`momentum_sgd`): optax keeps
-the trace m_i = beta m_{i-1} + g_i and applies -eta m_i. Its continuum limit is eq. 4.
+theta_{-1} = theta_0, is exactly ``optax.sgd(eta, momentum=beta)``
+(:func:`~nncosmo_helpers.optimizers.de_sitter_momentum`): optax keeps the trace m_i = beta m_{i-1} + g_i
+and applies -eta m_i. Its continuum limit is eq. 4.
 
 The loop is written in the style of blackjax: :func:`init` builds a :class:`TrainState`,
 :func:`build_kernel` returns ``kernel(state) -> (state, StepInfo)`` for an objective and an optax
@@ -30,8 +31,8 @@ import numpy as np
 import optax
 
 from . import _validate
-from .loss import PolynomialLoss
 from .ntk import empirical_ntk
+from .optimizers import de_sitter_momentum
 
 #: Outputs whose magnitude exceeds DIVERGENCE_FACTOR * (1 + |f0| + max|f_init|) count as diverged.
 DIVERGENCE_FACTOR = 1e6
@@ -87,11 +88,6 @@ class TrainResult(NamedTuple):
         if k is None or k.shape != (1, 1):
             raise ValueError("alpha is defined for a homogeneous network: train on one input point (N = 1)")
         return k[0, 0]
-
-
-def momentum_sgd(eta, beta) -> optax.GradientTransformation:
-    """The optimiser of eq. 2: ``optax.sgd(eta, momentum=beta)``."""
-    return optax.sgd(eta, momentum=beta)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,9 +242,13 @@ def stability_ratio(kernel, f_init, *, eta, beta, loss) -> float:
 
 
 def _check_training_args(loss, steps, record_every, x):
-    """Shared argument checks of the training entry points; returns (steps, record_every, x)."""
-    if not isinstance(loss, PolynomialLoss):
-        raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(loss).__name__}")
+    """Shared argument checks of the training entry points; returns (steps, record_every, x).
+
+    Float64 must be enabled (:func:`~nncosmo_helpers._validate.require_float64`), as for every public
+    physics function; a float32 network (``mlp(..., dtype=jnp.float32)``) still trains in float32.
+    """
+    _validate.require_float64()
+    _validate.polynomial_loss(loss)
     steps = _validate.integer("steps", steps, low=0)
     record_every = _validate.integer("record_every", record_every, low=1)
     if steps % record_every:
@@ -310,7 +310,7 @@ def train_momentum(
 
     x, loss_d, hp = _in_dtype(params, x, loss, {"eta": eta, "beta": beta})
     # eq. 2 is optax.sgd(eta, momentum=beta): the one loop with that optimiser
-    out = _trajectory(apply_fn, momentum_sgd, steps, record_every, params, x, hp, loss_d,
+    out = _trajectory(apply_fn, de_sitter_momentum, steps, record_every, params, x, hp, loss_d,
                       bound_factor=DIVERGENCE_FACTOR)
     fs, values, p_final = out.f, out.loss, out.params
     ntk_initial = empirical_ntk(apply_fn, params, x) if compute_ntk else None

@@ -32,9 +32,14 @@ from scipy.special import gamma as gamma_fn  # noqa: E402
 from scipy.special import jv  # noqa: E402
 
 # --- the functions under test: repoint here after the issue-11 moves ------------------------------
-from nncosmo_helpers.cosmology import background_deviation, compare_backgrounds, relative_deviation  # noqa: E402
-from nncosmo_helpers.optim import cosmology_schedules, duality_check, nesterov_convergence  # noqa: E402
-from nncosmo_helpers.scans import (  # noqa: E402
+from nncosmo_helpers.cosmology import background_deviation, relative_deviation  # noqa: E402
+from nncosmo_helpers.experiments.background import compare_backgrounds  # noqa: E402
+from nncosmo_helpers.experiments.schedules import (  # noqa: E402
+    cosmology_schedules,
+    duality_check,
+    nesterov_convergence,
+)
+from nncosmo_helpers.scans.summaries import (  # noqa: E402
     fig1_summary,
     fig3_panels,
     fig3_summary,
@@ -42,7 +47,7 @@ from nncosmo_helpers.scans import (  # noqa: E402
     fig4_summary,
     fig5_summary,
 )
-from nncosmo_helpers.train import kernel_drift, precision_maps  # noqa: E402
+from nncosmo_helpers.experiments.precision import kernel_drift, precision_maps  # noqa: E402
 
 # --- building blocks used only to set up inputs (stable public names) ------------------------------
 from nncosmo_helpers.loss import PolynomialLoss  # noqa: E402
@@ -241,18 +246,18 @@ def test_duality_check_de_sitter_against_hand_loop_and_solve_ivp(net):
     pred = ode_field(alpha0, first, f[0], ts, friction=friction)
     pred_mid = ode_field(0.5 * (alpha0 + alpha1), first, f[0], ts, friction=friction)
 
-    np.testing.assert_array_equal(res["steps"], np.arange(0, steps + 1, every))
-    np.testing.assert_allclose(res["f"], f, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(res["pred"], pred, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(res.steps, np.arange(0, steps + 1, every))
+    np.testing.assert_allclose(res.f, f, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.pred, pred, rtol=0, atol=1e-9)
     span = abs(f[-1] - f[0])
     assert span > 0.05  # the run moves
-    assert res["span"] == pytest.approx(span, rel=1e-10)
-    assert res["alpha"] == pytest.approx(alpha0, rel=1e-12)
-    assert res["dalpha"] == pytest.approx(alpha1 - alpha0, rel=1e-8)
-    assert res["deviation"] == pytest.approx(pred[-1] - f[-1], abs=1e-9)
-    assert res["drift_effect"] == pytest.approx(pred[-1] - pred_mid[-1], abs=1e-9)
-    assert res["deviation_mid"] == pytest.approx(pred_mid[-1] - f[-1], abs=1e-9)
-    assert abs(res["drift_effect"]) > 1e-7  # the drift of alpha changes the prediction measurably
+    assert res.span == pytest.approx(span, rel=1e-10)
+    assert res.alpha == pytest.approx(alpha0, rel=1e-12)
+    assert res.dalpha == pytest.approx(alpha1 - alpha0, rel=1e-8)
+    assert res.deviation == pytest.approx(pred[-1] - f[-1], abs=1e-9)
+    assert res.drift_effect == pytest.approx(pred[-1] - pred_mid[-1], abs=1e-9)
+    assert res.deviation_mid == pytest.approx(pred_mid[-1] - f[-1], abs=1e-9)
+    assert abs(res.drift_effect) > 1e-7  # the drift of alpha changes the prediction measurably
 
 
 def test_duality_check_matter_schedule_against_bessel(net):
@@ -269,9 +274,9 @@ def test_duality_check_matter_schedule_against_bessel(net):
     f = f_all[::every, 0]
     alpha0 = explicit_alpha(apply_fn, params, x0)
     pred = bessel_power_law(alpha0, m, f0, f[0], np.arange(0, steps + 1, every) * math.sqrt(eta), p=2.0 / 3.0)
-    np.testing.assert_allclose(res["f"], f, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(res["pred"], pred, rtol=0, atol=1e-8)
-    assert res["deviation"] == pytest.approx(pred[-1] - f[-1], abs=1e-8)
+    np.testing.assert_allclose(res.f, f, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.pred, pred, rtol=0, atol=1e-8)
+    assert res.deviation == pytest.approx(pred[-1] - f[-1], abs=1e-8)
     assert abs(f[-1] - f[0]) > 0.01
 
 
@@ -280,10 +285,10 @@ def test_duality_check_reports_a_diverged_run_as_nan(net):
     _, apply_fn, params, x0 = net
     res = duality_check(apply_fn, params, x0, _schedule("de Sitter", 0.5), eta=50.0, loss=PolynomialLoss(1.0, 5.0, 4),
                         steps=60, record_every=10)
-    assert not np.all(np.isfinite(res["f"]))
-    assert np.all(np.isnan(res["pred"]))
+    assert not np.all(np.isfinite(res.f))
+    assert np.all(np.isnan(res.pred))
     for key in ("deviation", "span", "dalpha", "drift_effect", "deviation_mid"):
-        assert np.isnan(res[key]), key
+        assert np.isnan(getattr(res, key)), key
 
 
 def test_nesterov_convergence_against_hand_loops_and_bessel(net):
@@ -317,19 +322,19 @@ def test_nesterov_convergence_against_hand_loops_and_bessel(net):
     t = np.arange(T + 1, dtype=float)
     pred = bessel_power_law(alpha0, m, f0, want["nesterov"][0, 0], t, p=1.0)
 
-    np.testing.assert_allclose(res["eta"], [1 / 4, 1 / 16], rtol=1e-15)
-    np.testing.assert_array_equal(res["t"], t)
-    assert res["alpha"] == pytest.approx(alpha0, rel=1e-12)
+    np.testing.assert_allclose(res.eta, [1 / 4, 1 / 16], rtol=1e-15)
+    np.testing.assert_array_equal(res.t, t)
+    assert res.alpha == pytest.approx(alpha0, rel=1e-12)
     for name in want:
-        np.testing.assert_allclose(res["f"][name], want[name], rtol=0, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(res.f[name], want[name], rtol=0, atol=1e-12, err_msg=name)
     assert np.ptp(want["nesterov"]) > 0.05  # the outputs move
-    np.testing.assert_allclose(res["pred"], pred, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(res.pred, pred, rtol=0, atol=1e-8)
     mx = lambda a, b: np.max(np.abs(a - b), axis=-1)  # noqa: E731
-    np.testing.assert_allclose(res["nesterov_vs_coasting"], mx(want["nesterov"], want["coasting"]), rtol=1e-9, atol=1e-13)
-    np.testing.assert_allclose(res["nesterov_vs_same_beta"], mx(want["nesterov"], want["same_beta"]), rtol=1e-9, atol=1e-13)
-    np.testing.assert_allclose(res["nesterov_vs_ode"], mx(want["nesterov"], pred[None]), rtol=0, atol=1e-8)
-    np.testing.assert_allclose(res["coasting_vs_ode"], mx(want["coasting"], pred[None]), rtol=0, atol=1e-8)
-    assert np.all(res["nesterov_vs_same_beta"] > 1e-6)  # the look-ahead gradient makes a difference
+    np.testing.assert_allclose(res.nesterov_vs_coasting, mx(want["nesterov"], want["coasting"]), rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(res.nesterov_vs_same_beta, mx(want["nesterov"], want["same_beta"]), rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(res.nesterov_vs_ode, mx(want["nesterov"], pred[None]), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(res.coasting_vs_ode, mx(want["coasting"], pred[None]), rtol=0, atol=1e-8)
+    assert np.all(res.nesterov_vs_same_beta > 1e-6)  # the look-ahead gradient makes a difference
 
 
 # ==================================================================================================
@@ -347,12 +352,12 @@ def test_kernel_drift_against_hand_loop(net):
         p0 = init_fn(key, 1)
         f_all, p_end = momentum_loop(apply_fn, p0, x0, eta=eta, beta_of_step=lambda i: beta, loss=value, steps=steps)
         a0, a1 = explicit_alpha(apply_fn, p0, x0), explicit_alpha(apply_fn, p_end, x0)
-        assert got["alpha0"][j] == pytest.approx(a0, rel=1e-12)
-        assert got["alpha_end"][j] == pytest.approx(a1, rel=1e-10)
-        assert got["f_init"][j] == pytest.approx(f_all[0, 0], abs=1e-13)
-        assert got["f_end"][j] == pytest.approx(f_all[-1, 0], abs=1e-12)
+        assert got.alpha0[j] == pytest.approx(a0, rel=1e-12)
+        assert got.alpha_end[j] == pytest.approx(a1, rel=1e-10)
+        assert got.f_init[j] == pytest.approx(f_all[0, 0], abs=1e-13)
+        assert got.f_end[j] == pytest.approx(f_all[-1, 0], abs=1e-12)
         assert abs(a1 - a0) > 1e-4 * a0  # the kernel drifts (width 16), so the comparison is not trivial
-    assert got["alpha0"][0] != got["alpha0"][1]  # different keys, different networks
+    assert got.alpha0[0] != got.alpha0[1]  # different keys, different networks
 
 
 def _float32_momentum(apply_fn, params, x, *, eta, beta, loss, steps):
@@ -395,7 +400,7 @@ def test_precision_maps_against_hand_loops_and_solve_ivp():
     got = precision_maps(width=width, arch=ARCH, x=x, loss=PolynomialLoss(m, f0, n), etas=etas, betas=betas,
                          steps=steps, seed=seed)
     for key in ("dev64", "dev32", "f64", "f32", "pred"):
-        assert got[key].shape == (len(betas), len(etas)), key
+        assert getattr(got, key).shape == (len(betas), len(etas)), key
 
     init_fn, apply_fn = mlp(width=width, **ARCH)
     params = init_fn(jax.random.PRNGKey(seed), 1)
@@ -403,8 +408,8 @@ def test_precision_maps_against_hand_loops_and_solve_ivp():
     alpha = explicit_alpha(apply_fn, params, x)
     f_init = float(apply_fn(params, x)[0, 0])
     theta_max = float(np.max(np.abs(ravel_pytree(params)[0])))  # the output is a sum of O(theta_max) terms
-    assert got["alpha"] == pytest.approx(alpha, rel=1e-12)
-    assert got["f_init"] == pytest.approx(f_init, abs=1e-15)
+    assert got.alpha == pytest.approx(alpha, rel=1e-12)
+    assert got.f_init == pytest.approx(f_init, abs=1e-15)
     for bi, beta in enumerate(betas):
         for ei, eta in enumerate(etas):
             where = f"eta={eta}, beta={beta}"
@@ -414,23 +419,23 @@ def test_precision_maps_against_hand_loops_and_solve_ivp():
                              friction=(1.0 - beta) / math.sqrt(eta))[-1]
             travel = abs(pred - f_init)
             f32_budget = steps * float(np.spacing(np.float32(theta_max)))
-            assert got["f64"][bi, ei] == pytest.approx(f64, abs=1e-12), where
-            assert got["f32"][bi, ei] == pytest.approx(f32, abs=f32_budget), where
-            assert got["pred"][bi, ei] == pytest.approx(pred, abs=1e-11), where
+            assert got.f64[bi, ei] == pytest.approx(f64, abs=1e-12), where
+            assert got.f32[bi, ei] == pytest.approx(f32, abs=f32_budget), where
+            assert got.pred[bi, ei] == pytest.approx(pred, abs=1e-11), where
             # one denominator for both precisions: the predicted travel
-            assert got["dev64"][bi, ei] == pytest.approx(abs(pred - f64) / travel, rel=1e-9, abs=1e-11 / travel), where
-            assert got["dev32"][bi, ei] == pytest.approx(abs(pred - f32) / travel, rel=1e-9,
+            assert got.dev64[bi, ei] == pytest.approx(abs(pred - f64) / travel, rel=1e-9, abs=1e-11 / travel), where
+            assert got.dev32[bi, ei] == pytest.approx(abs(pred - f32) / travel, rel=1e-9,
                                                          abs=(1e-11 + f32_budget) / travel), where
             if eta == 1e-7:
                 # float32 loses more than half the travel, in our loop and in the map
                 assert abs(f64 - f32) > 0.5 * travel, where
-                assert got["dev32"][bi, ei] > 0.5, where
+                assert got.dev32[bi, ei] > 0.5, where
                 # float64 keeps eq. 7 up to the one-step head start of eq. 2, ~1/steps (see
                 # dynamics.slow_roll_discretisation): well below the float32 loss
-                assert got["dev64"][bi, ei] < 3.0 / steps, where
+                assert got.dev64[bi, ei] < 3.0 / steps, where
             else:
                 assert travel > 0.05, where
-                assert got["f32"][bi, ei] == pytest.approx(got["f64"][bi, ei], abs=f32_budget), where
+                assert got.f32[bi, ei] == pytest.approx(got.f64[bi, ei], abs=f32_budget), where
 
 
 # ==================================================================================================

@@ -59,7 +59,7 @@ MUTATIONS = {
     ),
     # ... and in the continuum prediction of the momentum schedules (f'' + 3H(t) f' + alpha L'(f) = 0)
     "friction_sign_schedules": (
-        "optim.py",
+        "dynamics.py",
         'return v, -_friction(t, f, v, a) * v - a["alpha"] * a["loss"].first(f)',
         'return v, _friction(t, f, v, a) * v - a["alpha"] * a["loss"].first(f)',
     ),
@@ -78,15 +78,15 @@ MUTATIONS = {
     # L'(f) = n m^2/2 (f - f0)^(n-1) with the exponent n - 1 replaced by n - 2
     "wrong_loss_exponent": (
         "loss.py",
-        "(f - self.f0) ** (self.n - 1)",
-        "(f - self.f0) ** (self.n - 2)",
+        "_power(d, self.n - 1)",
+        "_power(d, self.n - 2)",
     ),
     # the float64 training loop adds the update to the parameters in float32
     "float32_update": (
         "train.py",
-        "return (optax.apply_updates(p, updates), s), (f, value)",
-        "return (jax.tree_util.tree_map(lambda a, u: (a.astype(jnp.float32) + u.astype(jnp.float32)).astype(a.dtype),"
-        " p, updates), s), (f, value)",
+        "params = optax.apply_updates(state.params, updates)",
+        "params = jax.tree_util.tree_map(lambda a, u: (a.astype(jnp.float32) + u.astype(jnp.float32)).astype(a.dtype),"
+        " state.params, updates)",
     ),
 }
 

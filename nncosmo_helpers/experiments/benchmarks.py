@@ -16,6 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import train
+from ..loss import PolynomialLoss
+from ..network import forward
 from ..optimizers import adam, de_sitter_momentum, friedmann_momentum, nesterov_momentum, sgd_nesterov
 
 
@@ -61,18 +64,13 @@ def standard_methods(lr_grid=(0.01, 0.03, 0.1, 0.3, 1.0), adam_grid=(1e-3, 3e-3,
     )
 
 
-def _run_with_value(loss_fn, optimizer, steps, params, hyperparams):
-    """Full-batch training of ``loss_fn(params)``; returns (final params, loss per step)."""
-    opt = optax.with_extra_args_support(optimizer(**hyperparams))
-
-    def step(carry, _):
-        p, s = carry
-        value, g = jax.value_and_grad(loss_fn)(p)
-        updates, s = opt.update(g, s, p, value=value)
-        return (optax.apply_updates(p, updates), s), value
-
-    (p, _), values = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
-    return p, values
+def _run_with_value(loss_fn, optimizer, steps, params, hyperparams, *, pass_step=False):
+    """Training of ``loss_fn(params)`` (``loss_fn(params, step)`` with ``pass_step``) by the package's
+    loop (:func:`~nncosmo_helpers.train.build_kernel`); returns (final params, loss per step)."""
+    opt = optimizer(**hyperparams)
+    kernel = train.build_kernel(lambda *a: (loss_fn(*a), None), opt, pass_step=pass_step)
+    state, infos = train.run(kernel, train.init(params, opt), steps)
+    return state.params, infos.loss
 
 
 #: Final losses below this count as converged to machine precision (log10 scores are clamped here).
@@ -105,16 +103,16 @@ def _pick(method, scores):
 
 
 # -- (a) the paper's polynomial losses on a homogeneous network ------------------------------
-def _poly_task_impl(apply_fn, optimizer, steps, params, x, hyperparams, m, f0, n):
-    def one(p, hp, mi, fi, ni):
-        # eq. 20 with a traced (even) exponent: m^2/2 ((f - f0)^2)^(n/2), so one compilation serves all n
-        value = lambda q: jnp.mean(0.5 * mi**2 * ((apply_fn(q, x)[:, 0] - fi) ** 2) ** (0.5 * ni))
+def _poly_task_impl(apply_fn, optimizer, steps, params, x, hyperparams, losses):
+    def one(p, hp, loss):
+        # eq. 20: the loss's own dataset mean; its traced integer exponent lets one compilation serve all n
+        value = lambda q: loss.dataset(apply_fn(q, x)[:, 0])
         return _run_with_value(value, optimizer, steps, p, hp)[1][-1]
 
-    # params: (S, ...), hyperparams: (J,), m, f0, n: (K,) -> final loss of shape (K, J, S)
-    over_seeds = lambda hp, mi, fi, ni: jax.vmap(lambda p: one(p, hp, mi, fi, ni))(params)
-    over_lrs = lambda mi, fi, ni: jax.vmap(lambda hp: over_seeds(hp, mi, fi, ni))(hyperparams)
-    return jax.vmap(over_lrs)(m, f0, n)
+    # params: (S, ...), hyperparams: (J,), losses: stacked over K -> final loss of shape (K, J, S)
+    over_seeds = lambda hp, loss: jax.vmap(lambda p: one(p, hp, loss))(params)
+    over_lrs = lambda loss: jax.vmap(lambda hp: over_seeds(hp, loss))(hyperparams)
+    return jax.vmap(over_lrs)(losses)
 
 
 _poly_task = jax.jit(_poly_task_impl, static_argnums=(0, 1, 2))
@@ -135,11 +133,11 @@ def benchmark_polynomial(methods, losses, *, apply_fn, init_fn, x, steps, seeds,
     n_tune = len(tune_seeds)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in tune_seeds + seeds])
     params = jax.vmap(lambda k: init_fn(k, x.shape[1]))(keys)
-    m, f0, n = (jnp.asarray([getattr(loss, a) for loss in losses], jnp.float64) for a in ("m", "f0", "n"))
+    stacked = PolynomialLoss.stack(losses, jnp.float64)
     out = {loss: [] for loss in losses}
     for method in methods:
         final = _poly_task(apply_fn, method.factory, steps, params, jnp.asarray(x, jnp.float64),
-                           method.grid_hyperparams(jnp.float64), m, f0, n)
+                           method.grid_hyperparams(jnp.float64), stacked)
         for loss, sc in zip(losses, np.asarray(_log10_loss(final))):
             j, best = _pick(method, sc[:, :n_tune])
             out[loss].append(BenchmarkResult(method.name, np.asarray(method.lr_grid), sc[:, :n_tune], best,
@@ -185,11 +183,8 @@ def classifier_init(key, sizes, dtype=jnp.float32):
 
 
 def classifier_apply(params, x):
-    """Logits of a relu MLP."""
-    h = x
-    for layer in params[:-1]:
-        h = jax.nn.relu(h @ layer["W"] + layer["b"])
-    return h @ params[-1]["W"] + params[-1]["b"]
+    """Logits of a relu MLP (z = h W + b: :func:`~nncosmo_helpers.network.forward`, standard parameterisation)."""
+    return forward(params, x, activation="relu", parameterization="standard").zs[-1]
 
 
 def cross_entropy(params, x, y):
@@ -204,17 +199,12 @@ def accuracy(params, x, y):
 
 def _run_minibatch(optimizer, steps, batch_size, params, hyperparams, key, x, y):
     """Mini-batch training on (x, y): each step draws ``batch_size`` examples (with replacement)."""
-    opt = optax.with_extra_args_support(optimizer(**hyperparams))
 
-    def step(carry, i):
-        p, s = carry
+    def batch_loss(p, i):
         idx = jax.random.randint(jax.random.fold_in(key, i), (batch_size,), 0, x.shape[0])
-        value, g = jax.value_and_grad(cross_entropy)(p, x[idx], y[idx])
-        updates, s = opt.update(g, s, p, value=value)
-        return (optax.apply_updates(p, updates), s), value
+        return cross_entropy(p, x[idx], y[idx])
 
-    (p, _), _ = jax.lax.scan(step, (params, opt.init(params)), jnp.arange(steps))
-    return p
+    return _run_with_value(batch_loss, optimizer, steps, params, hyperparams, pass_step=True)[0]
 
 
 def _digits_impl(optimizer, steps, batch_size, params, keys, hyperparams, data):

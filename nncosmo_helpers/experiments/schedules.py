@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .. import _validate
+from .. import _validate, train
 from ..dynamics import predict_hubble
 from ..ntk import alpha as ntk_alpha
 from ..optimizers import de_sitter_momentum, friedmann_momentum, nesterov_momentum, power_law_momentum
@@ -257,20 +257,16 @@ def loglog_slope(x, y):
 
 
 def _friedmann_run_impl(apply_fn, steps, params, x, eta, v0, loss):
+    """The package's loop with :func:`friedmann_momentum`; per step (f_0, loss, the Hubble rate used)."""
     opt = friedmann_momentum(eta, v0)
 
-    def value_fn(p):
+    def objective(p):
         f = apply_fn(p, x)[:, 0]
         return loss.dataset(f), f
 
-    def step(carry, _):
-        p, s = carry
-        (value, f), g = jax.value_and_grad(value_fn, has_aux=True)(p)
-        updates, s = opt.update(g, s, p, value=value)
-        return (optax.apply_updates(p, updates), s), (f[0], value, s.hubble)
-
-    _, out = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
-    return out
+    kernel = train.build_kernel(objective, opt, record=lambda s, f, v: s.opt_state.hubble)
+    _, info = train.run(kernel, train.init(params, opt), steps)
+    return info.f[:, 0], info.loss, info.record
 
 
 _friedmann_run = jax.jit(_friedmann_run_impl, static_argnums=(0, 1))
