@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _validate, odes
 from .cosmology import flrw_parameters
+from .loss import PolynomialLoss
 
 
 
@@ -790,7 +791,7 @@ def _batch_columns(kernels, f_inits, etas, betas, losses):
     f_inits = np.asarray(f_inits, dtype=float)
     etas = np.asarray(etas, dtype=float).reshape(-1)
     betas = np.asarray(betas, dtype=float).reshape(-1)
-    losses = [_check_loss(lo) for lo in losses]
+    losses = [_validate.polynomial_loss(lo) for lo in losses]
     C = len(losses)
     if kernels.ndim != 3 or kernels.shape[0] != C or kernels.shape[1] != kernels.shape[2]:
         raise ValueError(f"kernels must have shape (C, N, N) with C = {C} losses, got {kernels.shape}")

@@ -43,7 +43,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate, odes
-from .loss import PolynomialLoss
 
 BOUNDARIES = ("periodic", "neumann")
 
@@ -138,12 +137,6 @@ def mode_amplitudes(phi, boundary="periodic"):
 # ---------------------------------------------------------------------------------------------
 # eq. 17 in a fixed de Sitter (or static) background
 # ---------------------------------------------------------------------------------------------
-def _check_loss(loss):
-    if not isinstance(loss, PolynomialLoss):
-        raise TypeError(f"loss must be a nncosmo_helpers.loss.PolynomialLoss, got {type(loss).__name__}")
-    return loss
-
-
 def _check_times(t):
     arr = np.atleast_1d(_validate.finite_array("t", t))
     if arr.ndim != 1 or arr.size == 0:
@@ -172,7 +165,7 @@ def _check_problem(phi0, dphi0, length, hubble, loss, coupling, t, boundary):
     phi0, dphi0 = _check_field(phi0, dphi0, boundary)
     length = _validate.real("length", length, low=0.0, low_open=True)
     hubble = _validate.real("hubble", hubble, low=0.0)
-    loss = _check_loss(loss)
+    loss = _validate.polynomial_loss(loss)
     coupling = _validate.real("coupling", coupling, low=0.0)
     t = _check_times(t)
     f64 = jnp.float64

@@ -14,7 +14,6 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from .. import _validate, train
 from ..dynamics import predict_hubble

@@ -71,20 +71,20 @@ def alpha_at_init(configs, results):
     return finish(fig)
 
 
-def vacuum_region(losses, alpha_ref, betas, eta_max_fn, points=None):
+def vacuum_region(losses, betas, eta_max, points=None):
     """Fig. 2: eta_max(beta) = (1 - beta)^2/(3 alpha L(f_init)) for each loss, one panel per n.
 
-    Below a line the vacuum energy V0 dominates alpha L. ``alpha_ref``: the alpha used (e.g. the
-    median of Fig. 1); ``points``: optional (eta, beta) pairs (the Fig. 3 optimisers) to mark.
+    Below a line the vacuum energy V0 dominates alpha L. ``eta_max``: one curve over ``betas`` per
+    loss (:func:`~nncosmo_helpers.cosmology.eta_max_vacuum` at the alpha used, e.g. the median of
+    Fig. 1); ``points``: optional (eta, beta) pairs (the Fig. 3 optimisers) to mark.
     """
     ns = sorted({lo.n for lo in losses})
     fig, axes = new_figure(ncols=len(ns), width=10.0, height=4.0, sharey=True)
     m_colors = {0.01: "C0", 0.1: "C1", 0.2: "C3"}
     for ax, n in zip(np.atleast_1d(axes), ns):
-        for lo in losses:
+        for lo, y in zip(losses, eta_max):
             if lo.n != n:
                 continue
-            y = eta_max_fn(alpha_ref, lo, betas)
             ls = "-" if lo.f0 == 1.0 else "--"
             ax.semilogy(betas, y, ls=ls, color=m_colors.get(lo.m, "0.3"), label=rf"$m={lo.m:g},\ f_0={lo.f0:g}$")
             ax.fill_between(betas, 1e-12, y, color=m_colors.get(lo.m, "0.3"), alpha=0.04)

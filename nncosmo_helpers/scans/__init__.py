@@ -34,7 +34,7 @@ from .engine import config_sharding, ntk_batched, train_momentum_batched  # noqa
 from .grids import (ACTIVATIONS, B_STDS, ETA_BETA, FIG5_LOSSES_DEEP, FIGS, LOSSES, PAPER_SUBSETS,  # noqa: F401
                     SCAN_VERSIONS, STEPS, W_STDS, _cfg, _loss, grid)
 from .summaries import (fig1_summary, fig3_deviations, fig3_divergence_sentence, fig3_panels,  # noqa: F401
-                        eta_max, fig3_summary, fig4_panels, fig4_summary, fig5_errors, fig5_plot_data, fig5_summary,
+                        fig3_summary, fig4_panels, fig4_summary, fig5_errors, fig5_plot_data, fig5_summary,
                         table, verdict)
 from .frames import dataset, export, frame  # noqa: F401
 
@@ -171,7 +171,7 @@ def timed_run(figs=FIGS, profile: str | None = None, results_dir_=None, progress
 
 
 __all__ = [
-    "FIGS", "SCAN_VERSIONS", "LOSSES", "ETA_BETA", "PAPER_SUBSETS", "grid", "eta_max", "COMPUTE", "run", "load",
+    "FIGS", "SCAN_VERSIONS", "LOSSES", "ETA_BETA", "PAPER_SUBSETS", "grid", "COMPUTE", "run", "load",
     "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "mean_field_rows", "fig3_deviations", "fig5_errors",
     "table", "timed_run", "train_momentum_batched", "ntk_batched", "fig1_summary", "fig3_panels", "fig3_summary",
     "fig4_panels", "fig4_summary", "fig5_summary", "fig5_plot_data",

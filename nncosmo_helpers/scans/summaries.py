@@ -6,16 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cosmology import eta_max_vacuum
 from .grids import ETA_BETA
 
-
-def eta_max(alpha, loss, beta, f_init=0.0):
-    """:func:`~nncosmo_helpers.cosmology.eta_max_vacuum` (eq. 8) in the argument order of the Fig. 2 plot.
-
-    Kept for the chapter and :func:`nncosmo_helpers.plotting.scans.vacuum_region`; ``beta`` may be an array.
-    """
-    return eta_max_vacuum(alpha, loss, f_init, beta=beta)
 
 # ------------------------------------------------------------------------------------------------
 # summaries used by the chapter (the verdicts)
