@@ -421,7 +421,7 @@ def slow_roll_discretisation(alpha, *, eta, beta, loss, steps) -> float:
         raise ValueError(f"the estimate assumes a quadratic loss (n = 2), got n = {loss.n}")
     h = np.sqrt(eta)
     gamma = flrw_parameters(eta, beta).friction
-    k = alpha * loss.m**2
+    k = alpha * float(loss.second(loss.f0))  # L'' of the quadratic loss, m^2
     if 4 * k >= gamma**2:
         raise ValueError(f"not overdamped: 4 alpha m^2 = {4 * k:.3g} >= (3H)^2 = {gamma**2:.3g}")
     r = 0.5 * (gamma - np.sqrt(gamma**2 - 4.0 * k))
