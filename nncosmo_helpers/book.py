@@ -28,11 +28,16 @@ One source, two readers:
   characters the book shows (a bare ``str`` would be shown as its repr, with quotes).
 
 :data:`glued` is the chapter's registry of glued values: per name, the value, the text myst-nb
-stores for it, and a free ``info`` dict. It is what a claims helper (issue 14:
-``claim(name, value, verdict=..., rtol=...)``) records into: such a helper glues the value with
-:func:`glue` and adds its verdict and tolerances with ``glue(name, value, display=False, info={...})``
-(or :meth:`Glued.annotate`), and a test can then read every claim of an executed chapter from
-``glued.entries()``. Nothing in this module knows about claims yet.
+stores for it, and a free ``info`` dict.
+
+**Claims.** A number or verdict word a sentence of the prose relies on is stated with :func:`claim`
+instead of :func:`glue`: it is glued the same way, and recorded with what a regression test needs (the
+verdict word, or the number with its tolerance and the budget the tolerance comes from). The chapter
+names itself once, in its first cell, with :func:`start`. When the environment variable
+``NNCOSMO_CLAIMS_DIR`` is set (``make test`` sets it), every claim is also written to
+``$NNCOSMO_CLAIMS_DIR/<chapter>.json``, in the format of the stored references
+``tests/claims/<chapter>.json``: ``{"name": {"verdict": "..."}}`` or
+``{"name": {"value": ..., "rtol": ..., "atol": ..., "budget": "..."}}``.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import numpy as np
 
 from .profiles import get_profile
 
-__all__ = ["GluedEntry", "Glued", "Text", "glue", "glue_num", "glued", "get_profile"]
+__all__ = ["GluedEntry", "Glued", "Text", "claim", "claims", "glue", "glue_num", "glued", "get_profile", "start"]
 
 
 class Text:
@@ -140,6 +145,8 @@ class Glued:
 
     def __init__(self) -> None:
         self._entries: dict[str, GluedEntry] = {}
+        #: the chapter whose values these are (set by :func:`start`)
+        self.chapter: str | None = None
 
     # -- recording ---------------------------------------------------------------------------------
     def record(self, name: str, value: Any, **info: Any) -> GluedEntry:
@@ -229,3 +236,105 @@ def glue_num(name: str, value: Any) -> None:
     ``int``/``float`` whose text myst-nb formats. Strings pass through unchanged. Not displayed.
     """
     glue(name, np.asarray(value).item(), display=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# claims
+# ------------------------------------------------------------------------------------------------
+#: environment variable: the directory to which every claim of an executed chapter is written
+CLAIMS_DIR_ENV = "NNCOSMO_CLAIMS_DIR"
+
+
+def start(chapter: str) -> None:
+    """Name the running chapter (its file name without ``.md``) and clear its registry.
+
+    Call once, in the chapter's first cell. Re-running the chapter in a kernel starts from an empty
+    registry, so a claim the chapter no longer makes is not carried over.
+    """
+    if not isinstance(chapter, str) or not chapter or "/" in chapter or chapter.endswith(".md"):
+        raise ValueError(f"chapter must be a file name without directory or .md, got {chapter!r}")
+    glued.clear()
+    glued.chapter = chapter
+
+
+def _claim_record(value: Any, verdict: bool, rtol, atol, budget) -> dict:
+    if verdict:
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"a verdict is a non-empty str, got {value!r}")
+        if rtol is not None or atol is not None:
+            raise ValueError("a verdict is compared exactly: give no rtol/atol")
+        return {"verdict": value}
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError("state a boolean as a verdict word (e.g. scans.verdict(holds)), not as a number")
+    if isinstance(value, (int, np.integer)) and rtol is None and atol is None:
+        return {"value": int(value), "atol": 0, "budget": budget or "an integer count: compared exactly"}
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"a claimed number is a Python or NumPy scalar, got {type(value).__name__}")
+    if rtol is None and atol is None:
+        raise ValueError("a claimed number needs a tolerance (rtol and/or atol)")
+    if not budget:
+        raise ValueError("a claimed number needs budget='...': the reason for its tolerance (run-to-run "
+                         "noise of a deterministic value, the seed spread of an ensemble value, ...)")
+    for tol_name, tol in (("rtol", rtol), ("atol", atol)):
+        if tol is not None and not (np.isfinite(tol) and tol >= 0):
+            raise ValueError(f"{tol_name} must be a finite number >= 0, got {tol!r}")
+    v = float(value)
+    rec: dict = {"value": v if np.isfinite(v) else repr(v)}
+    if rtol is not None:
+        rec["rtol"] = float(rtol)
+    if atol is not None:
+        rec["atol"] = float(atol)
+    rec["budget"] = str(budget)
+    return rec
+
+
+def claim(name: str, value: Any = None, *, verdict: str | None = None, rtol: float | None = None,
+          atol: float | None = None, budget: str | None = None) -> None:
+    """Glue a value the prose relies on (not displayed) and record it as a claim of the chapter.
+
+    * ``claim(name, verdict=scans.verdict(holds))`` (or ``claim(name, "Confirmed")``: a ``str`` value
+      is a verdict): a verdict word or sentence, compared exactly with the stored reference.
+    * ``claim(name, x, rtol=..., atol=..., budget="...")``: a number, compared as
+      ``|x - ref| <= atol + rtol * |ref|``; ``budget`` says where the tolerance comes from. An integer
+      with no tolerance is compared exactly.
+
+    The prose quotes it like any glued value, ``{eval}`glued["name:.3g"]```. NumPy scalars and
+    one-element arrays are glued as Python scalars (as :func:`glue_num` does).
+    """
+    if glued.chapter is None:
+        raise RuntimeError("call nncosmo_helpers.book.start('<chapter>') in the chapter's first cell "
+                           "before stating a claim")
+    if verdict is not None:
+        if value is not None:
+            raise ValueError("give either value or verdict=, not both")
+        value, is_verdict = verdict, True
+    else:
+        if value is None:
+            raise ValueError("claim needs a value or verdict=")
+        if isinstance(value, np.ndarray) or hasattr(value, "item") and not isinstance(value, str):
+            value = np.asarray(value).item()
+        is_verdict = isinstance(value, str)
+    record = _claim_record(value, is_verdict, rtol, atol, budget)
+    glue(name, value, display=False, info={"claim": record})
+    _write_claims()
+
+
+def claims() -> dict:
+    """The claims recorded so far in the running chapter: {name: record}, in order of first claim."""
+    return {e.name: e.info["claim"] for e in glued.entries() if "claim" in e.info}
+
+
+def _write_claims() -> None:
+    import json
+    import os
+
+    directory = os.environ.get(CLAIMS_DIR_ENV)
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{glued.chapter}.json")
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        json.dump(claims(), fh, indent=1)
+        fh.write("\n")
+    os.replace(tmp, path)

@@ -147,6 +147,39 @@ class Modes(NamedTuple):
         return coeffs[..., 0] / np.sqrt(self.n_points), coeffs[..., 1:]
 
 
+#: |v_1 . u| at or above which the leading eigenvector counts as the uniform mode (see
+#: :func:`leading_mode_class`). PROVISIONAL value, to be justified by a stated budget (issue 12).
+UNIFORM_OVERLAP = 0.99
+#: lambda_1/lambda_2 below which v_1 is "not defined" (see :func:`leading_mode_class`). PROVISIONAL.
+DEGENERACY_RATIO = 1.1
+
+LEADING_MODE_LABELS = ("uniform", "not uniform", "not defined")
+
+
+def leading_mode_class(overlap, lambda_ratio, *, uniform: float = UNIFORM_OVERLAP,
+                       degeneracy: float = DEGENERACY_RATIO) -> np.ndarray:
+    """The one decision "is v_1 the uniform mode?" (eqs. 12-14), for arrays of networks.
+
+    ``overlap`` = |v_1 . u| with u = (1, ..., 1)/sqrt(N) (:meth:`Modes.uniform_overlap`),
+    ``lambda_ratio`` = lambda_1/lambda_2. When lambda_1/lambda_2 < ``degeneracy`` the top two
+    eigenvectors are nearly degenerate and v_1 is not a property of the network (a small change of the
+    kernel, such as another seed, rotates it within the pair): "not defined". Otherwise "uniform" when
+    overlap >= ``uniform``, else "not uniform". Returns an array of these labels, shaped like the inputs.
+    """
+    overlap = np.asarray(overlap, dtype=float)
+    ratio = np.asarray(lambda_ratio, dtype=float)
+    out = np.where(overlap >= uniform, "uniform", "not uniform").astype(object)
+    out = np.where(~(ratio >= degeneracy), "not defined", out)
+    return out
+
+
+def leading_mode(modes: "Modes", **thresholds) -> str:
+    """:func:`leading_mode_class` of one decomposition: "uniform", "not uniform" or "not defined"."""
+    lam = np.asarray(modes.eigenvalues)
+    ratio = lam[0] / lam[1] if lam[1] > 0 else np.inf
+    return str(leading_mode_class(modes.uniform_overlap(), ratio, **thresholds)[()])
+
+
 def mode_decomposition(kernel) -> Modes:
     """Eigen-decomposition of a symmetric PSD kernel, eigenvalues descending (eqs. 12-13)."""
     k = _validate.kernel(kernel)
