@@ -7,7 +7,9 @@ export NNCOSMO_PROFILE ?= quick
 # Sphinx: warnings are errors, nitpicky cross-references, keep going to report all of them.
 BOOK_FLAGS ?= -W -n --keep-going
 
-.PHONY: venv book test unit nbval nbval-refs clean lock
+.PHONY: venv book test unit nbval nbval-refs claims-refs refs clean lock
+# where the executed chapters record their claims (nncosmo_helpers.book.claim)
+CLAIMS_DIR := $(CURDIR)/_build/claims
 
 # The virtual environment, re-created when the dependency list or the lock changes.
 $(STAMP): pyproject.toml constraints.txt
@@ -26,7 +28,7 @@ book: $(STAMP)
 	rm -f _build/html/.nncosmo-offline-build
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
 
-## make test: set up, run the unit tests and every chapter under nbval
+## make test: set up, run the unit tests and every chapter under nbval, then check the chapters' claims
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 	$(MAKE) nbval
@@ -36,12 +38,18 @@ unit: $(STAMP)
 
 # Every chapter in _toc.yml, converted with jupytext into a copy of its stored reference notebook
 # (tests/nbval/), is executed and its `# NBVAL_CHECK_OUTPUT` cells compared with the stored outputs.
+# The chapters record their claims into $(CLAIMS_DIR) (emptied first: a chapter that stopped recording
+# fails), and tools/claims.py compares them with tests/claims/; either failure fails the target.
 nbval: $(STAMP)
+	rm -rf $(CLAIMS_DIR)
 	$(BIN)/python tools/nbval_chapters.py prepare _build/nbval
-	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider -q _build/nbval
+	NNCOSMO_CLAIMS_DIR=$(CLAIMS_DIR) $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 \
+	  -p no:cacheprovider -q _build/nbval; status=$$?; \
+	$(BIN)/python tools/claims.py check $(CLAIMS_DIR) tests/claims || status=1; exit $$status
 
-## make nbval-refs [CHAPTERS="book/x.md ..."]: re-execute chapters and store their reference outputs
-nbval-refs: $(STAMP)
+## make refs [CHAPTERS="book/x.md ..."]: re-execute chapters (all by default) and store their references:
+## nbval outputs (tests/nbval/), claims and the coverage record (tests/claims/). Same as nbval-refs, claims-refs.
+refs nbval-refs claims-refs: $(STAMP)
 	$(BIN)/python tools/nbval_chapters.py refs $(CHAPTERS)
 
 ## make lock: refresh constraints.txt from the current environment (after changing pyproject.toml)

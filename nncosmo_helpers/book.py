@@ -249,12 +249,14 @@ def start(chapter: str) -> None:
     """Name the running chapter (its file name without ``.md``) and clear its registry.
 
     Call once, in the chapter's first cell. Re-running the chapter in a kernel starts from an empty
-    registry, so a claim the chapter no longer makes is not carried over.
+    registry, so a claim the chapter no longer makes is not carried over. With ``NNCOSMO_CLAIMS_DIR`` set,
+    the chapter's record file is rewritten (empty) here.
     """
     if not isinstance(chapter, str) or not chapter or "/" in chapter or chapter.endswith(".md"):
         raise ValueError(f"chapter must be a file name without directory or .md, got {chapter!r}")
     glued.clear()
     glued.chapter = chapter
+    _write_claims()  # an empty record: a chapter that starts but states no claim is noticed by the check
 
 
 def _claim_record(value: Any, verdict: bool, rtol, atol, budget) -> dict:

@@ -6,7 +6,9 @@
 ``# NBVAL_CHECK_OUTPUT`` with the stored outputs. A chapter without a reference fails loudly.
 
 ``refs [CHAPTER.md ...]``: execute chapters (all by default) and store their outputs as references.
-Only the outputs of ``# NBVAL_CHECK_OUTPUT`` cells are kept, so the references stay small.
+Only the outputs of ``# NBVAL_CHECK_OUTPUT`` cells are kept, so the references stay small. The same
+execution records each chapter's claims (``NNCOSMO_CLAIMS_DIR``), which are stored as the claims
+references tests/claims/<chapter>.json (with their coverage record) by ``tools/claims.py refresh``.
 
 myst-nb ``glue`` records (mimetypes ``application/papermill.record/...``) are never compared: a glued
 float carries all its digits, and the last ones differ between CPUs (a different matmul blocking on
@@ -18,6 +20,7 @@ executed notebooks (nbval has no option for a mimetype prefix).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REFS = ROOT / "tests" / "nbval"
 MARK = "# NBVAL_CHECK_OUTPUT"
 GLUE_PREFIX = "application/papermill.record/"
+CLAIMS_ENV = "NNCOSMO_CLAIMS_DIR"  # nncosmo_helpers.book.CLAIMS_DIR_ENV
 
 CONFTEST = f'''"""Written by tools/nbval_chapters.py: nbval skips myst-nb glue records (see that module)."""
 
@@ -113,19 +117,38 @@ def prepare(out: Path) -> None:
         raise SystemExit(f"no nbval reference for {missing}: run `make nbval-refs CHAPTERS=...` and commit it")
 
 
-def store_refs(chapters: list[Path]) -> None:
+def store_refs(chapters: list[Path], recorded: Path) -> None:
+    """Execute ``chapters``; store their nbval references and (tools/claims.py) their claims references.
+
+    The claims each chapter records go to ``recorded/<chapter>.json`` (cleared first, so a chapter that
+    stopped recording is noticed) and are copied to tests/claims/; a chapter that records none is reported.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import claims as claims_tool
+
     REFS.mkdir(parents=True, exist_ok=True)
+    recorded.mkdir(parents=True, exist_ok=True)
+    no_claims = []
     for md in chapters:
         if not is_notebook(md):
             continue
         dest = REFS / (md.stem + ".ipynb")
+        (recorded / f"{md.stem}.json").unlink(missing_ok=True)
         print(f"executing {md.relative_to(ROOT)} -> {dest.relative_to(ROOT)}", flush=True)
         subprocess.run(
             [sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", "--execute", str(md), "-o", str(dest)],
             check=True,
             cwd=md.parent,
+            env={**os.environ, CLAIMS_ENV: str(recorded.resolve())},
         )
         _number_cells(dest, keep_outputs=False)
+        if (recorded / f"{md.stem}.json").exists():
+            claims_tool.refresh(recorded, claims_tool.ROOT / "tests" / "claims", [md.stem])
+        elif md.stem not in claims_tool.NOT_CHAPTERS:
+            no_claims.append(md.name)
+    if no_claims:
+        raise SystemExit(f"nbval references stored, but {no_claims} recorded no claims (no book.start/claim): "
+                         "no claims reference written for them")
 
 
 def _number_cells(path: Path, *, keep_outputs: bool) -> None:
@@ -158,7 +181,7 @@ def main(argv: list[str]) -> None:
         prepare(ROOT / (argv[1] if len(argv) > 1 else "_build/nbval"))
     else:
         chapters = [Path(a).resolve() for a in argv[1:]] or toc_chapters()
-        store_refs(chapters)
+        store_refs(chapters, ROOT / "_build" / "claims-refs")
 
 
 if __name__ == "__main__":
