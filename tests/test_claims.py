@@ -118,6 +118,39 @@ def test_cli_exit_code_and_refresh(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------
+# what nncosmo_helpers.book records, and that the check reads it
+# ---------------------------------------------------------------------------------------------------
+def test_book_records_claims_in_the_reference_format(tmp_path, monkeypatch):
+    import math
+
+    from nncosmo_helpers import book
+
+    monkeypatch.setenv(book.CLAIMS_DIR_ENV, str(tmp_path))
+    book.start("probe")
+    path = tmp_path / "probe.json"
+    assert json.loads(path.read_text()) == {}  # a started chapter is recorded even before its first claim
+    book.claim("v", verdict="Confirmed")
+    book.claim("x", 0.5, rtol=1e-9, budget="round-off")
+    book.claim("n", 3)
+    book.claim("z", float("nan"), atol=0.0, budget="undefined here")
+    rec = json.loads(path.read_text())
+    assert rec == {"v": {"verdict": "Confirmed"},
+                   "x": {"value": 0.5, "rtol": 1e-9, "budget": "round-off"},
+                   "n": {"value": 3, "atol": 0, "budget": "an integer count: compared exactly"},
+                   "z": {"value": "nan", "atol": 0.0, "budget": "undefined here"}}
+    assert claims_tool.compare_chapter("probe", rec, rec) == []
+    assert math.isnan(claims_tool._number(rec["z"]["value"]))
+    with pytest.raises(ValueError, match="budget"):
+        book.claim("y", 1.5, rtol=1e-9)
+    with pytest.raises(ValueError, match="tolerance"):
+        book.claim("y", 1.5, budget="none given")
+    book.start("probe")  # re-running the chapter starts from an empty record
+    assert json.loads(path.read_text()) == {}
+    book.glued.clear()
+    book.glued.chapter = None
+
+
+# ---------------------------------------------------------------------------------------------------
 # coverage cannot shrink silently
 # ---------------------------------------------------------------------------------------------------
 def _coverage() -> dict:
