@@ -37,7 +37,8 @@ names itself once, in its first cell, with :func:`start`. When the environment v
 ``NNCOSMO_CLAIMS_DIR`` is set (``make test`` sets it), every claim is also written to
 ``$NNCOSMO_CLAIMS_DIR/<chapter>.json``, in the format of the stored references
 ``tests/claims/<chapter>.json``: ``{"name": {"verdict": "..."}}`` or
-``{"name": {"value": ..., "rtol": ..., "atol": ..., "budget": "..."}}``.
+``{"name": {"value": ..., "rtol": ..., "atol": ..., "budget": "..."}}``. ``tools/claims.py check``
+(run by ``make test``) compares the two; ``make claims-refs`` stores new references.
 """
 
 from __future__ import annotations
