@@ -145,3 +145,61 @@ def test_field_modes_match_the_damped_oscillator():
     np.testing.assert_allclose(phi, 2.0 + (-1.0 - 2.0) * damped_from_rest(t, gamma, mass2), atol=1e-8)
     for j, (kj, a) in enumerate(zip(k, [1.0, -2.0, 0.5, 3.0])):
         np.testing.assert_allclose(phi_k[:, j], a * damped_from_rest(t, gamma, kj**2 + mass2), atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# the one v_1 decision and the budgets of its two thresholds
+def test_leading_mode_class_labels_at_the_thresholds():
+    u, d = dynamics.UNIFORM_OVERLAP, dynamics.DEGENERACY_RATIO
+    got = dynamics.leading_mode_class([u, u - 1e-9, 1.0, 1.0, 0.0], [d, d, d - 1e-9, np.inf, 50.0])
+    assert list(got) == ["uniform", "not uniform", "not defined", "uniform", "not uniform"]
+    assert dynamics.leading_mode_class(1.0, np.nan)[()] == "not defined"  # no ratio: no decision
+    # one decomposition: a kernel with an exactly uniform, well separated v_1
+    n = 10
+    kernel, _ = kernel_with_modes(np.geomspace(5.0, 1e-3, n), np.ones(n))
+    assert dynamics.leading_mode(dynamics.mode_decomposition(kernel)) == "uniform"
+    kernel, _ = kernel_with_modes([1.0, 0.99] + [1e-3] * (n - 2), np.ones(n))
+    assert dynamics.leading_mode(dynamics.mode_decomposition(kernel)) == "not defined"
+
+
+def test_degeneracy_ratio_is_the_davis_kahan_bound():
+    # 45 degrees of rotation need lambda_1 - lambda_2 >= 2 sqrt(2) ||E|| with ||E|| = lambda_1/sqrt(width)
+    for width in (128, 1000, 10_000):
+        r = dynamics.degeneracy_ratio(width)
+        assert 1.0 - 1.0 / r == pytest.approx(2 * np.sqrt(2) / np.sqrt(width), rel=1e-12)
+    assert dynamics.DEGENERACY_RATIO == pytest.approx(1 / (1 - 2 * np.sqrt(2 / 1000)), rel=1e-12)
+    with pytest.raises(ValueError):
+        dynamics.degeneracy_ratio(8)
+    # at the threshold, the worst kernel change of that norm (it couples v_1 and v_2 only) rotates v_1
+    # by less than 45 degrees, and a change of three times that norm can exchange them
+    width = 128
+    lam1 = 1.0
+    lam2 = lam1 / dynamics.degeneracy_ratio(width)
+    e = lam1 / np.sqrt(width)
+    k = np.array([[lam1, e], [e, lam2]])
+    assert np.degrees(np.arccos(abs(np.linalg.eigh(k)[1][0, -1]))) < 45
+    k = np.array([[lam1, 3 * e], [3 * e, lam2]])
+    assert np.degrees(np.arccos(abs(np.linalg.eigh(k)[1][0, -1]))) > 30  # a large rotation: no longer "a property"
+
+
+@pytest.mark.parametrize("overlap", [dynamics.UNIFORM_OVERLAP, 0.95])
+def test_uniform_overlap_budget_is_the_mean_field_error(overlap):
+    # v_1 = c u + s w: the exact frozen-kernel mean field relaxes to c f0 (eq. pt-source), eq. 15 to f0,
+    # so eq. 15's end-point error is (1 - c)/c of the displacement for a network starting at 0
+    n = 16
+    u = np.ones(n) / np.sqrt(n)
+    w = np.linspace(-1, 1, n)
+    w /= np.linalg.norm(w)
+    first = overlap * u + np.sqrt(1 - overlap**2) * w
+    kernel, _ = kernel_with_modes([4.0] + list(np.geomspace(1e-4, 1e-6, n - 1)), first)
+    modes = dynamics.mode_decomposition(kernel)
+    assert modes.uniform_overlap() == pytest.approx(overlap, abs=1e-12)
+    loss = PolynomialLoss(1.0, 1.0, 2)
+    f_init = np.zeros(n)
+    steps = np.arange(0, 2001, 100)
+    fb15, _ = dynamics.predict_mean_and_modes(modes, f_init, eta=ETA, beta=BETA, loss=loss, steps=steps)
+    fb9, _ = modes.project(dynamics.predict_linearized(kernel, f_init, eta=ETA, beta=BETA, loss=loss, steps=steps))
+    err = abs(float(fb15[-1] - fb9[-1])) / abs(float(fb9[-1] - fb9[0]))
+    assert err == pytest.approx((1 - overlap) / overlap, rel=1e-6)
+    within = err <= dynamics.MEAN_FIELD_BAR / 2 * (1 + 1e-9) / dynamics.UNIFORM_OVERLAP
+    assert within == (dynamics.leading_mode_class(overlap, 1e3)[()] == "uniform")

@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import dynamics
+
 
 def freezing_numbers(comparison, *, curvature, t_final, friction) -> np.ndarray:
     """kappa_i = (lambda_i/N) L'' T / 3H for every eigenvalue of ``comparison`` (the chapter's freezing
@@ -38,15 +40,24 @@ class ModesSummary(NamedTuple):
     reference_error: float
 
 
-def modes_summary(comparisons: dict, kappa: dict, *, uniform=0.99, non_uniform=0.1, frozen_kappa=0.01,
+def leading_mode_of(comparison, *, degeneracy=dynamics.DEGENERACY_RATIO) -> str:
+    """:func:`~nncosmo_helpers.dynamics.leading_mode_class` of the kernel behind ``comparison``."""
+    lam = comparison.eigenvalues_over_n
+    ratio = lam[0] / lam[1] if lam[1] > 0 else np.inf
+    return str(dynamics.leading_mode_class(comparison.uniform_overlap, ratio, degeneracy=degeneracy)[()])
+
+
+def modes_summary(comparisons: dict, kappa: dict, *, degeneracy=dynamics.DEGENERACY_RATIO, frozen_kappa=0.01,
                   min_amplitude=1e-2) -> ModesSummary:
     """Summarise ``comparisons`` ({key: ModeComparison}) with the freezing numbers ``kappa`` ({key: kappa_i
-    of the compared modes i >= 2}). v_1 counts as uniform when its overlap with the uniform mode exceeds
-    ``uniform`` and as non-uniform below ``non_uniform``; a mode is frozen when kappa < ``frozen_kappa``,
-    and it counts only if its initial amplitude exceeds ``min_amplitude`` (smaller ones sit at the level of
-    the kernel drift)."""
-    uni = [k for k in comparisons if comparisons[k].uniform_overlap > uniform]
-    non = [k for k in comparisons if comparisons[k].uniform_overlap < non_uniform]
+    of the compared modes i >= 2}). Whether v_1 is uniform is decided by
+    :func:`~nncosmo_helpers.dynamics.leading_mode_class` (``degeneracy``: its lambda_1/lambda_2
+    threshold, :func:`~nncosmo_helpers.dynamics.degeneracy_ratio` of the networks' width); a mode is
+    frozen when kappa < ``frozen_kappa``, and it counts only if its initial amplitude exceeds
+    ``min_amplitude`` (smaller ones sit at the level of the kernel drift)."""
+    cls = {k: leading_mode_of(c, degeneracy=degeneracy) for k, c in comparisons.items()}
+    uni = [k for k in comparisons if cls[k] == "uniform"]
+    non = [k for k in comparisons if cls[k] == "not uniform"]
     frozen = max(
         np.abs(c.relative_change_observed[(kappa[k] < frozen_kappa) & (np.abs(c.modes_observed[0]) > min_amplitude)]).max(initial=0.0)
         for k, c in comparisons.items() if k in uni
