@@ -378,12 +378,20 @@ def spectrum_verdicts(spec: SpectrumEnsemble) -> list:
     ]
 
 
+def split_trained(trained) -> tuple:
+    """(moving with a uniform v_1, barely moving with a uniform v_1, v_1 not uniform): the three groups
+    the verdicts rest on. (For a non-uniform v_1 the "mean field" v_1 . f/sqrt(N) does not head for f_0,
+    so its fraction travelled says nothing about whether the network moves.)"""
+    mov_uni = [r for r in trained if r.moving and r.leading_mode == "uniform"]
+    still = [r for r in trained if not r.moving and r.leading_mode == "uniform"]
+    non = [r for r in trained if r.leading_mode == "not uniform"]
+    return mov_uni, still, non
+
+
 def training_verdicts(trained) -> list:
     """Verdicts on eq. 15 (mean field), freezing (eq. 16) and the hierarchical separation, split into
     networks that move (fraction travelled >= MOVING_FRACTION) and networks that barely move."""
-    mov_uni = [r for r in trained if r.moving and r.leading_mode == "uniform"]
-    still = [r for r in trained if not r.moving]
-    non = [r for r in trained if r.leading_mode == "not uniform"]
+    mov_uni, still, non = split_trained(trained)
     bar = dynamics.MEAN_FIELD_BAR
 
     def on(rows):
@@ -406,7 +414,7 @@ def training_verdicts(trained) -> list:
         out.append(Verdict("eq15-still", "eq. 15 on networks that barely move",
                            f"error {err.text('.1e')}; κ₁ = {k1.text('.1e')}, fraction to f₀ "
                            f"{spread([r.fraction for r in still]).text('.1e')}",
-                           "barely moving: " + on(still),
+                           "barely moving, v₁ uniform: " + on(still),
                            "Not tested (the error is the lag of eq. 9 by construction)"))
     if non:
         err = spread([r.comparison.mean_error for r in non])
@@ -428,7 +436,7 @@ def training_verdicts(trained) -> list:
         kmax = max(float(r.kappa[0]) for r in still)
         out.append(Verdict("freezing-still", "freezing on networks that barely move",
                            f"every mode has κᵢ ≤ κ₁ ≤ {kmax:.1e}",
-                           "barely moving: " + on(still),
+                           "barely moving, v₁ uniform: " + on(still),
                            "Not tested (every mode is frozen because κ ≪ 1, the mean field too)"))
     if mov_uni:
         disp = spread([r.comparison.mode_displacement.max() for r in mov_uni])
