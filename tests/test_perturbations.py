@@ -246,6 +246,11 @@ def test_training_verdicts_split_moving_from_barely_moving():
     bad = moving + [fake_run(("erf", 1.0, 0.5, 2, 1.0), 2, fraction=0.6, mean_error=0.05, change=(0.2, 0.2, 0.0, 0.0))]  # mode 3 frozen but moved
     v = {x.name: x for x in xmodes.training_verdicts(bad)}
     assert v["eq15-moving"].verdict == "Not confirmed" and v["freezing-moving"].verdict == "Not confirmed"
+    # a non-uniform v_1 is never counted as "barely moving": its v_1 . f does not head for f0
+    odd = fake_run(("erf", 1.0, 0.05, 2, 1.0), 0, fraction=0.02, mean_error=8.0, cls="not uniform")
+    mov, st, non = xmodes.split_trained(moving + still + [odd])
+    assert (len(mov), len(st), non) == (2, 2, [odd])
+    assert xmodes.training_verdicts([odd])[-1].verdict != "Confirmed"
     # only barely moving networks: nothing is confirmed
     v = {x.name: x for x in xmodes.training_verdicts(still)}
     assert v["eq15-moving"].verdict == "Not tested" and v["freezing-moving"].verdict == "Not tested"
