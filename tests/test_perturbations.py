@@ -145,3 +145,130 @@ def test_field_modes_match_the_damped_oscillator():
     np.testing.assert_allclose(phi, 2.0 + (-1.0 - 2.0) * damped_from_rest(t, gamma, mass2), atol=1e-8)
     for j, (kj, a) in enumerate(zip(k, [1.0, -2.0, 0.5, 3.0])):
         np.testing.assert_allclose(phi_k[:, j], a * damped_from_rest(t, gamma, kj**2 + mass2), atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# the one v_1 decision and the budgets of its two thresholds
+def test_leading_mode_class_labels_at_the_thresholds():
+    u, d = dynamics.UNIFORM_OVERLAP, dynamics.DEGENERACY_RATIO
+    got = dynamics.leading_mode_class([u, u - 1e-9, 1.0, 1.0, 0.0], [d, d, d - 1e-9, np.inf, 50.0])
+    assert list(got) == ["uniform", "not uniform", "not defined", "uniform", "not uniform"]
+    assert dynamics.leading_mode_class(1.0, np.nan)[()] == "not defined"  # no ratio: no decision
+    # one decomposition: a kernel with an exactly uniform, well separated v_1
+    n = 10
+    kernel, _ = kernel_with_modes(np.geomspace(5.0, 1e-3, n), np.ones(n))
+    assert dynamics.leading_mode(dynamics.mode_decomposition(kernel)) == "uniform"
+    kernel, _ = kernel_with_modes([1.0, 0.99] + [1e-3] * (n - 2), np.ones(n))
+    assert dynamics.leading_mode(dynamics.mode_decomposition(kernel)) == "not defined"
+
+
+def test_degeneracy_ratio_is_the_davis_kahan_bound():
+    # 45 degrees of rotation need lambda_1 - lambda_2 >= 2 sqrt(2) ||E|| with ||E|| = lambda_1/sqrt(width)
+    for width in (128, 1000, 10_000):
+        r = dynamics.degeneracy_ratio(width)
+        assert 1.0 - 1.0 / r == pytest.approx(2 * np.sqrt(2) / np.sqrt(width), rel=1e-12)
+    assert dynamics.DEGENERACY_RATIO == pytest.approx(1 / (1 - 2 * np.sqrt(2 / 1000)), rel=1e-12)
+    with pytest.raises(ValueError):
+        dynamics.degeneracy_ratio(8)
+    # at the threshold, the worst kernel change of that norm (it couples v_1 and v_2 only) rotates v_1
+    # by less than 45 degrees, and a change of three times that norm can exchange them
+    width = 128
+    lam1 = 1.0
+    lam2 = lam1 / dynamics.degeneracy_ratio(width)
+    e = lam1 / np.sqrt(width)
+    k = np.array([[lam1, e], [e, lam2]])
+    assert np.degrees(np.arccos(abs(np.linalg.eigh(k)[1][0, -1]))) < 45
+    k = np.array([[lam1, 3 * e], [3 * e, lam2]])
+    assert np.degrees(np.arccos(abs(np.linalg.eigh(k)[1][0, -1]))) > 30  # a large rotation: no longer "a property"
+
+
+@pytest.mark.parametrize("overlap", [dynamics.UNIFORM_OVERLAP, 0.95])
+def test_uniform_overlap_budget_is_the_mean_field_error(overlap):
+    # v_1 = c u + s w: the exact frozen-kernel mean field relaxes to c f0 (eq. pt-source), eq. 15 to f0,
+    # so eq. 15's end-point error is (1 - c)/c of the displacement for a network starting at 0
+    n = 16
+    u = np.ones(n) / np.sqrt(n)
+    w = np.linspace(-1, 1, n)
+    w /= np.linalg.norm(w)
+    first = overlap * u + np.sqrt(1 - overlap**2) * w
+    kernel, _ = kernel_with_modes([4.0] + list(np.geomspace(1e-4, 1e-6, n - 1)), first)
+    modes = dynamics.mode_decomposition(kernel)
+    assert modes.uniform_overlap() == pytest.approx(overlap, abs=1e-12)
+    loss = PolynomialLoss(1.0, 1.0, 2)
+    f_init = np.zeros(n)
+    steps = np.arange(0, 2001, 100)
+    fb15, _ = dynamics.predict_mean_and_modes(modes, f_init, eta=ETA, beta=BETA, loss=loss, steps=steps)
+    fb9, _ = modes.project(dynamics.predict_linearized(kernel, f_init, eta=ETA, beta=BETA, loss=loss, steps=steps))
+    err = abs(float(fb15[-1] - fb9[-1])) / abs(float(fb9[-1] - fb9[0]))
+    assert err == pytest.approx((1 - overlap) / overlap, rel=1e-6)
+    within = err <= dynamics.MEAN_FIELD_BAR / 2 * (1 + 1e-9) / dynamics.UNIFORM_OVERLAP
+    assert within == (dynamics.leading_mode_class(overlap, 1e3)[()] == "uniform")
+
+
+# ---------------------------------------------------------------------------------------------
+# experiments.modes: networks that move, seed ensembles, verdicts
+from types import SimpleNamespace  # noqa: E402
+
+from nncosmo_helpers.experiments import modes as xmodes  # noqa: E402
+
+
+def test_fraction_travelled_and_spread():
+    np.testing.assert_allclose(xmodes.fraction_travelled([0.0, 0.5, 2.0], [0.1, 0.75, 1.5], 1.0), [0.1, 0.5, 0.5])
+    s = xmodes.spread([3.0, 1.0, 2.0, 10.0])
+    assert (s.median, s.low, s.high) == (2.5, 1.0, 10.0)
+    assert s.text(".2g") == "2.5 [1, 10]" and xmodes.spread([4.0]).text() == "4"
+
+
+def test_grid_verdict_words():
+    assert xmodes.grid_verdict(3, 3) == "Confirmed" and xmodes.grid_verdict(0, 3) == "Refuted"
+    assert xmodes.grid_verdict(1, 3, what="holds in 1 of 3") == "Qualified: holds in 1 of 3"
+    assert xmodes.grid_verdict(0, 0) == "Not tested"
+    # the hierarchy thresholds come from the freezing criterion
+    assert xmodes.HIERARCHY_GAP == 1 / xmodes.FROZEN_KAPPA and xmodes.FALLOFF_RATIO == xmodes.FROZEN_KAPPA
+
+
+def fake_run(key, seed, *, fraction, mean_error, cls="uniform", kappa=(1.0, 0.5, 1e-3, 1e-4, 1e-5),
+             change=(0.2, 0.01, 0.01, 0.01)):
+    c = SimpleNamespace(mean_error=mean_error, mean_error_reference=1e-3, mode_error_reference=np.full(4, 1e-3),
+                        mode_displacement=np.full(4, 0.01), relative_change_observed=np.asarray(change),
+                        modes_observed=np.ones((2, 4)))
+    return xmodes.TrainedNetwork(key, seed, c, cls, fraction, np.asarray(kappa))
+
+
+def test_training_verdicts_split_moving_from_barely_moving():
+    moving = [fake_run(("erf", 1.0, 0.5, 2, 1.0), s, fraction=0.6, mean_error=e) for s, e in ((0, 1e-3), (1, 3e-3))]
+    still = [fake_run(("erf", 0.1, 0.01, 2, 1.0), s, fraction=1e-4, mean_error=1e-3, kappa=(1e-4,) * 5) for s in (0, 1)]
+    v = {x.name: x for x in xmodes.training_verdicts(moving + still)}
+    assert v["eq15-moving"].verdict == "Confirmed" and "2 networks" in v["eq15-moving"].rests_on
+    assert v["eq15-still"].verdict.startswith("Not tested") and v["freezing-still"].verdict.startswith("Not tested")
+    assert v["freezing-moving"].verdict == "Confirmed"  # modes 3-5 have kappa < 0.01 and changed by 0.01 < 0.05
+    # a moving network whose mean field misses the bar, or whose frozen mode moved, fails the verdicts
+    bad = moving + [fake_run(("erf", 1.0, 0.5, 2, 1.0), 2, fraction=0.6, mean_error=0.05, change=(0.2, 0.2, 0.0, 0.0))]  # mode 3 frozen but moved
+    v = {x.name: x for x in xmodes.training_verdicts(bad)}
+    assert v["eq15-moving"].verdict == "Not confirmed" and v["freezing-moving"].verdict == "Not confirmed"
+    # a non-uniform v_1 is never counted as "barely moving": its v_1 . f does not head for f0
+    odd = fake_run(("erf", 1.0, 0.05, 2, 1.0), 0, fraction=0.02, mean_error=8.0, cls="not uniform")
+    mov, st, non = xmodes.split_trained(moving + still + [odd])
+    assert (len(mov), len(st), non) == (2, 2, [odd])
+    assert xmodes.training_verdicts([odd])[-1].verdict != "Confirmed"
+    # only barely moving networks: nothing is confirmed
+    v = {x.name: x for x in xmodes.training_verdicts(still)}
+    assert v["eq15-moving"].verdict == "Not tested" and v["freezing-moving"].verdict == "Not tested"
+
+
+def test_spectrum_ensemble_against_direct_decomposition():
+    import jax
+
+    from nncosmo_helpers import network, ntk
+
+    x = dynamics.centred_interval(12, 1.0, eta=1 / 9, beta=0.0)
+    spec = xmodes.spectrum_ensemble([("erf", 1.0, 0.05, 1)], {1.0: x}, width=32, seeds=(0, 1))
+    init_fn, apply_fn = network.mlp(width=32, hidden_layers=1, activation="erf", W_std=1.0, b_std=0.05)
+    k = np.asarray(ntk.empirical_ntk(apply_fn, init_fn(jax.random.PRNGKey(1), 1), x))
+    lam, vec = np.linalg.eigh(k)
+    np.testing.assert_allclose(spec.lam_emp[0, 1], lam[::-1], rtol=1e-10, atol=1e-12 * lam.max())
+    assert spec.gap_emp[0, 1] == pytest.approx(lam[-1] / lam[-2], rel=1e-10)
+    assert spec.overlap_emp[0, 1] == pytest.approx(abs(vec[:, -1].sum()) / np.sqrt(12), abs=1e-10)
+    assert spec.degeneracy == pytest.approx(dynamics.degeneracy_ratio(32))
+    assert list(spec.class_emp[0]) == list(dynamics.leading_mode_class(spec.overlap_emp[0], spec.gap_emp[0],
+                                                                        degeneracy=dynamics.degeneracy_ratio(32)))
