@@ -31,9 +31,8 @@ from ..loss import PolynomialLoss
 from .compute import _train_group
 from .grids import ACTIVATIONS, STEPS
 
-#: Widths: the paper's 1000 in the paper profile; 100 (the narrower width of the paper's Fig. 3) in quick
-#: (chapter time; the kernel drifts
-#: more at small width, so the quick profile's networks move their kernels more than the paper's).
+#: Widths: the paper's 1000 in the paper profile; in quick 100, the narrower width of the paper's Fig. 3
+#: (chapter time; the kernels of narrower networks drift more, so the quick floors are higher).
 PAPER_WIDTH, QUICK_WIDTH = 1000, 100
 #: Seeds (N(0, 1) draws) per architecture.
 PAPER_SEEDS, QUICK_SEEDS = tuple(range(5)), (0, 1)
