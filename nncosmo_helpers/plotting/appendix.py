@@ -46,7 +46,7 @@ def mean_field_errors(rows, *, loss):
     """Predicted minus actual mean evolution for the two couplings, one line per network.
 
     Args:
-        rows: output of :func:`nncosmo_helpers.scans.mean_field_rows` (diverged rows are skipped).
+        rows: rows of :func:`nncosmo_helpers.scans.mean_field.rows` (diverged rows are skipped).
         loss: only rows with this loss are drawn.
     """
     fig, axes = new_figure(nrows=2, width=7.0, height=6.6, sharex=True, sharey=True)
@@ -65,27 +65,44 @@ def mean_field_errors(rows, *, loss):
     return finish(fig)
 
 
-def mean_field_scatter(rows):
+def mean_field_scatter(rows, *, moving_fraction):
     """The paper's Fig. 6 view: end-of-training error of each prediction against the actual evolution.
 
-    Left: |prediction(T) - <f>(T)| against |<f>(T) - <f>(0)| for lambda1/N and mean Theta.
-    Right: the same errors relative to the evolution, against 1 - |v_1 . u|.
+    Args:
+        rows: rows of :func:`nncosmo_helpers.scans.mean_field.rows` (``comparison``, ``moving``,
+            ``leading_mode``); diverged rows (no comparison) are skipped.
+        moving_fraction: the fraction of the way to f0 above which a network counts as moving (caption).
+
+    Left: |prediction(T) - <f>(T)| against |<f>(T) - <f>(0)| for lambda1/N and mean Theta; filled
+    markers: networks that move, open: networks that barely move. Right: the gap between the two
+    predictions relative to the evolution, against 1 - |v_1 . u|; colour: the v_1 class.
     """
-    fig, (ax_s, ax_o) = new_figure(ncols=2, width=7.4, height=3.6)
-    ok = [r["comparison"] for r in rows if r["comparison"] is not None]
-    exc = np.array([c.excursion for c in ok])
-    mis = np.array([max(1.0 - c.uniform_overlap, 1e-7) for c in ok])
+    fig, (ax_s, ax_o) = new_figure(ncols=2, width=7.4, height=3.8)
+    ok = [r for r in rows if r["comparison"] is not None]
+    exc = np.array([r["comparison"].excursion for r in ok])
+    moving = np.array([bool(r["moving"]) for r in ok])
     for name, marker, color, label in (("lambda1/N", "o", COLORS["prediction"], r"$\lambda_1/N$ (eq. 15)"),
                                        ("mean Theta", "^", COLORS["network"], r"mean NTK $\bar\Theta$ (eq. 7)")):
-        err = np.array([c.end_error(name) for c in ok])
-        ax_s.loglog(exc, err, marker, mfc="none", color=color, label=label)
-        ax_o.loglog(mis, err / exc, marker, mfc="none", color=color, label=label)
+        err = np.array([r["comparison"].end_error(name) for r in ok])
+        ax_s.loglog(exc[moving], err[moving], marker, color=color, ms=4, label=label + ", moving")
+        ax_s.loglog(exc[~moving], err[~moving], marker, mfc="none", color=color, ms=4, label=label + ", not moving")
     lo, hi = exc.min() / 2, exc.max() * 2
     ax_s.loglog([lo, hi], [lo, hi], "k:", lw=0.9, label="error = evolution")
     ax_s.set_xlabel(r"actual evolution $|\langle f\rangle(T) - \langle f\rangle(0)|$")
     ax_s.set_ylabel(r"$|\langle f\rangle_{\rm pred}(T) - \langle f\rangle(T)|$")
-    ax_s.legend(fontsize=7, loc="upper left")
+    ax_s.legend(fontsize=6.5, loc="upper left")
+    for k, cls in enumerate(("uniform", "not uniform", "not defined")):
+        sel = [r for r in ok if r["leading_mode"] == cls]
+        if not sel:
+            continue
+        c = [r["comparison"] for r in sel]
+        mis = np.array([max(1.0 - x.uniform_overlap, 1e-7) for x in c])
+        gap = np.array([abs(x.predictions["lambda1/N"][-1] - x.predictions["mean Theta"][-1]) / x.excursion for x in c])
+        mov = np.array([bool(r["moving"]) for r in sel])
+        ax_o.loglog(mis[mov], gap[mov], "s", color=f"C{k}", ms=4, label=f"$v_1$ {cls}")
+        ax_o.loglog(mis[~mov], gap[~mov], "s", mfc="none", color=f"C{k}", ms=4)
     ax_o.set_xlabel(r"$1 - |v_1\cdot u|$")
-    ax_o.set_ylabel("error / evolution")
-    ax_o.legend(fontsize=7, loc="upper left")
+    ax_o.set_ylabel(r"$|\langle f\rangle_{\lambda_1/N} - \langle f\rangle_{\bar\Theta}|$ / evolution")
+    ax_o.legend(fontsize=7, loc="upper left", title=f"filled: moved $\\geq$ {moving_fraction:g} of the way to $f_0$",
+                title_fontsize=6.5)
     return finish(fig)
