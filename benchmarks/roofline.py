@@ -287,7 +287,7 @@ def print_table(rows, rates):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--figs", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    ap.add_argument("--steps", type=int, default=50, help="steps timed per Fig. 3/5 group (scaled to 1000)")
+    ap.add_argument("--steps", type=int, default=20, help="steps timed per Fig. 3/5 group (scaled to 1000)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--rate-reps", type=int, default=2)
     ap.add_argument("--activations", nargs="+", default=["erf"])
