@@ -298,6 +298,7 @@ def main():
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}; jax {jax.__version__}, devices {jax.devices()}", flush=True)
     rates = Rates()
+    rates.measure(args.rate_reps)
     rows = []
     for fig in args.figs:
         if fig == 2:
