@@ -106,6 +106,7 @@ book-paper: $(STAMP)
 	rm -f _build/html/.nncosmo-offline-build
 	NNCOSMO_PROFILE=paper $(BIN)/jupyter-book build . $(BOOK_FLAGS)
 
-## make bench-scans: batched vs one-configuration-at-a-time training, and the paper-profile time estimate by figure
+## make bench-scans (benchmarks/roofline.py; benchmarks/scans.py is the older batched-vs-naive comparison): roofline of each figure's paper scan (counted flops and bytes, measured matmul rate and
+## bandwidth, measured time, achieved fraction); table on stdout, JSON in _build/bench-scans.json
 bench-scans: $(STAMP)
-	$(BIN)/python benchmarks/scans.py
+	$(BIN)/python benchmarks/roofline.py

@@ -112,12 +112,17 @@ def _layer_matvec(state, l, h, W0s, plan):
     return _mm(h, state["W"][l]), None
 
 
-def _layer_back(state, l, d, W0s, plan):
-    """d @ W_l^T for layer l (rows of d are points)."""
+def _layer_back(state, l, d, W0s, plan, a_h=None):
+    """d @ W_l^T for layer l (rows of d are points).
+
+    Low-rank layers: also (Qd d, a_h Qh) -- the second is the projection of the layer input on the
+    basis, needed by the basis extension; it is computed in the same pass over Qh as the backward
+    correction (one (2, R) x (R, n) product instead of two vector-matrix products)."""
     if l in plan.lowrank_layers:
         lr = state["lr"][l]
         a = _rows_dot(lr["Qd"], d[0])
-        return _mm(d, W0s[l].T) + _comb(_rows_dot(lr["D"], a), lr["Qh"])[None], a[None]
+        both = _mm(jnp.stack([_rows_dot(lr["D"], a), a_h]), lr["Qh"])
+        return _mm(d, W0s[l].T) + both[0][None], (a[None], both[1])
     return _mm(d, state["W"][l].T), None
 
 
@@ -133,7 +138,7 @@ def _forward_backward(state, x, W0s, hp, plan):
         return hw
 
     def matmul_t(l, d):
-        back, proj_d[l] = _layer_back(state, l, d, W0s, plan)
+        back, proj_d[l] = _layer_back(state, l, d, W0s, plan, proj_h[l][0] if l in proj_h and proj_h[l] is not None else None)
         return back
 
     act = plan.arch.activation
@@ -150,20 +155,21 @@ def _kernel(hs, deltas, hp):
     return layer_sum(hs, deltas, hs, deltas, hp["W_std"], hp["b_std"])
 
 
-def _extend_basis(Q, k, a, v, tol, R):
+def _extend_basis(Q, k, a, v, tol, R, aQ=None):
     """Add v's component outside span(Q) (rows) as a new basis row if it exceeds tol |v|.
 
-    ``a = Q v`` on entry. Returns the new (Q, k, coefficients of v in the new basis, overflow flag).
-    Classical Gram-Schmidt with one re-orthogonalisation of the new direction.
+    ``a = Q v`` on entry (and ``aQ = a Q`` if already computed). Returns the new (Q, k, coefficients
+    of v in the new basis, overflow flag). Classical Gram-Schmidt with one re-orthogonalisation of the
+    new direction.
     """
-    r = v - _comb(a, Q)
+    r = v - (_comb(a, Q) if aQ is None else aQ)
     c = _rows_dot(Q, r)
     r = r - _comb(c, Q)
     a = a + c
     nu = jnp.sqrt(jnp.sum(r * r))
     need = nu > tol * jnp.sqrt(jnp.sum(v * v))
     add = need & (k < R)
-    slot = (jnp.arange(R) == k) & add  # one-hot; a masked write fuses better than a batched scatter
+    slot = (jnp.arange(R) == k) & add  # one-hot; as fast as a batched dynamic_update_slice (measured)
     Q = jnp.where(slot[:, None], (r / jnp.where(nu > 0, nu, 1.0))[None, :], Q)
     a = jnp.where(slot, nu, a)
     return Q, k + add.astype(k.dtype), a, need & (k >= R)
@@ -200,8 +206,8 @@ def _train_one(params, x, hp, plan, tol):
             new["b"][l] = state["b"][l] + (-eta) * mb
             if l in plan.lowrank_layers:
                 lr = state["lr"][l]
-                Qh, kh, ah, ofh = _extend_basis(lr["Qh"], lr["kh"], ph[l][0], hs[l][0], tol, R)
-                Qd, kd, ad, ofd = _extend_basis(lr["Qd"], lr["kd"], pd[l][0] * g_out[0], dl[0], tol, R)
+                Qh, kh, ah, ofh = _extend_basis(lr["Qh"], lr["kh"], ph[l][0], hs[l][0], tol, R, aQ=pd[l][1])
+                Qd, kd, ad, ofd = _extend_basis(lr["Qd"], lr["kd"], pd[l][0][0] * g_out[0], dl[0], tol, R)
                 M = scale * jnp.outer(ah, ad) + beta * lr["M"]
                 new["lr"][l] = {"Qh": Qh, "kh": kh, "Qd": Qd, "kd": kd, "M": M, "D": lr["D"] + (-eta) * M}
                 overflow = overflow | ofh | ofd
