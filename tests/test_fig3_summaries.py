@@ -68,7 +68,7 @@ def test_moving_summary():
     assert s["seed_max_still_all"] == pytest.approx(0.0055, rel=1e-9)
     assert np.isnan(s["median_moving_x0"]) and s["seeds_moving_x0"] == 0
     assert s["frac_moving_x1"] == pytest.approx(0.75) and s["fraction_median_x0"] == pytest.approx(0.003)
-    assert s["alpha_median_x1"] == 2.0
+    assert s["alpha_median_x1"] == 2.0 and s["alpha_median_x1_W1"] == 2.0 and s["alpha_median_x0_W1"] == 1.0
     sentence = S.fig3_moving_sentence(configs, results)
     assert sentence.startswith("3 float64 runs") and "x0 1: 3" in sentence and "seed 0: 1, 1: 2" in sentence
 

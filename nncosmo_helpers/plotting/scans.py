@@ -148,8 +148,8 @@ def deviation_vs_fraction(points, bins, *, threshold, bar=0.01, lag=None):
         points: dict of arrays over the non-diverged float64 runs: ``fraction``, ``deviation``
             (|f_pred - f_end| / |f_end - f_init|) and ``x0`` (the input point; one colour each).
         bins: per input point, the rows of :func:`nncosmo_helpers.scans.summaries.fig3_by_fraction`
-            (``{x0: rows}``); drawn as the median per bin (seeds pooled) with a bar over the per-seed
-            medians' range.
+            (``{x0: rows}``); drawn as the median per bin (seeds pooled, square) and a bar spanning the
+            per-seed medians on the seed subset.
         threshold: the "moving" fraction (vertical dashed line); ``bar``: the claim's 1 % bar;
             ``lag``: the one-step lag 1/steps (horizontal dotted line), if given.
     """
@@ -166,8 +166,9 @@ def deviation_vs_fraction(points, bins, *, threshold, bar=0.01, lag=None):
             med = np.array([r["median"] for r in rows])
             lo = np.array([min(r["seed_medians"]) for r in rows])
             hi = np.array([max(r["seed_medians"]) for r in rows])
-            ax.errorbar(centre, med, yerr=[np.maximum(med - lo, 0), np.maximum(hi - med, 0)], fmt="s", ms=6,
-                        color=color, mec="k", capsize=3, lw=1.2, label=f"median per bin, $x_0$ = {xv:g} (bar: seeds)")
+            ax.vlines(centre * (1 + 0.15 * j), lo, hi, color=color, lw=2.0, alpha=0.8)
+            ax.scatter(centre * (1 + 0.15 * j), med, marker="s", s=36, color=color, edgecolors="k", zorder=3,
+                       label=f"median per bin, $x_0$ = {xv:g} (bar: per-seed medians on the seed subset)")
     ax.axvline(threshold, color="0.3", ls="--", lw=0.9, label=f"moving: fraction $\\geq$ {threshold:g}")
     ax.axhline(bar, color="0.5", lw=0.8, label=f"{bar:.0%} bar")
     if lag is not None:

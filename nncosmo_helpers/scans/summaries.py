@@ -282,8 +282,10 @@ def fig3_moving_summary(configs, results, *, threshold=None) -> dict:
     For ``group`` in (moving, still) and ``where`` in (x0, x1, all): ``n_<group>_<where>``,
     ``median_<group>_<where>`` (relative deviation, seeds pooled), ``seed_min_/seed_max_<group>_<where>``
     (the range of the per-seed medians over the seed subset, :func:`fig3_seeded`),
+    ``subset_median_<group>_<where>`` and ``n_subset_<group>_<where>`` (all seeds pooled, seed subset only),
     ``frac_below_1pct_<group>_<where>``. Per input point:
-    ``fraction_median_<where>``, ``frac_moving_<where>`` (of the finite runs) and ``alpha_median_<where>``.
+    ``fraction_median_<where>``, ``frac_moving_<where>`` (of the finite runs), ``alpha_median_<where>`` and
+    per weight scale ``alpha_median_<where>_W<W_std>`` (alpha(0) of the runs, one entry per run).
     """
     from ..dynamics import MOVING_FRACTION
 
@@ -300,6 +302,9 @@ def fig3_moving_summary(configs, results, *, threshold=None) -> dict:
         out[f"fraction_median_{where}"] = float(np.median(frac[base])) if base.any() else float("nan")
         out[f"frac_moving_{where}"] = float(np.mean(frac[base] >= threshold)) if base.any() else float("nan")
         out[f"alpha_median_{where}"] = float(np.median(alpha[base])) if base.any() else float("nan")
+        for ws in sorted({c.get("W_std") for c in configs if c.get("W_std") is not None}):
+            mw = base & np.array([c.get("W_std") == ws for c in configs])
+            out[f"alpha_median_{where}_W{ws:g}"] = float(np.median(alpha[mw])) if mw.any() else float("nan")
         for group, gm in (("moving", frac >= threshold), ("still", frac < threshold)):
             m = base & gm
             med, per = _seed_stat(dev, seeds, m, seeded)
@@ -308,6 +313,9 @@ def fig3_moving_summary(configs, results, *, threshold=None) -> dict:
             out[f"seed_min_{group}_{where}"] = float(min(per)) if per else float("nan")
             out[f"seed_max_{group}_{where}"] = float(max(per)) if per else float("nan")
             out[f"seeds_{group}_{where}"] = len(per)
+            ms = m & seeded
+            out[f"subset_median_{group}_{where}"] = float(np.median(dev[ms])) if ms.any() else float("nan")
+            out[f"n_subset_{group}_{where}"] = int(ms.sum())
             out[f"frac_below_1pct_{group}_{where}"] = float(np.mean(dev[m] < 0.01)) if m.any() else float("nan")
     return out
 
