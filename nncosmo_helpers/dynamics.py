@@ -922,3 +922,43 @@ def iterate_linearized_batch(kernels, f_inits, *, etas, betas, losses, steps, ch
                                 jnp.asarray(betas[idx]), loss)
         out[rows] = np.asarray(fs)[: len(rows)]
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# networks that move (issue 12): how far a network travelled towards the loss minimum
+# ------------------------------------------------------------------------------------------------
+#: Fraction of the way to the loss minimum f0 from which a network counts as "moving", i.e. its run
+#: tests the dynamics of eq. 7/9 and not only the initial force. Budget: a model that knows only the
+#: initial force alpha L'(f_init) and the friction 3H (a constant-force drift from rest) misses the
+#: change of the force along the path. For L = m^2/2 (f - f0)^2 that changes the end point, relative to
+#: the displacement, by phi/2 + O(phi^2) in the friction-dominated regime and by phi/6 without friction
+#: (the weakest case; n = 4 triples both), phi the fraction travelled. At phi = 0.1 this is 1.7-5 % of
+#: the displacement: above the 1 % bar of the claim "excellent agreement" and 17-50 times the one-step
+#: lag of the discrete dynamics (1/steps = 0.1 % of the displacement for 1000 steps). Below it a
+#: deviation under 1 % can be met by the constant-force drift plus the lag, so such a run does not
+#: test eq. 7 beyond its initial force. (tests/test_fig3_moving.py checks the phi/2 and phi/6 limits.)
+MOVING_FRACTION = 0.1
+
+
+def fraction_travelled(f_init, f_end, f0):
+    """The fraction of the way to the loss minimum travelled, |f_end - f_init| / |f0 - f_init|.
+
+    Elementwise (NumPy broadcasting): for an input-dependent network pass the outputs per input and
+    get one fraction per input, or pass the mean field (eq. 14) for the mean field's fraction; a
+    verdict on a whole network uses the max over inputs. 1 means the network reached f0; values
+    above 1 mean it overshot (or moved away by more than the distance). NaN where f_init == f0 (no way
+    to travel). Network-free: works on recorded outputs of a trained network or on predictions.
+    Compare with :data:`MOVING_FRACTION` (or use :func:`is_moving`).
+    """
+    f_init, f_end, f0 = (np.asarray(a, dtype=float) for a in (f_init, f_end, f0))
+    dist = np.abs(f0 - f_init)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(dist > 0, np.abs(f_end - f_init) / np.where(dist > 0, dist, 1.0), np.nan)
+    return out[()] if out.ndim == 0 else out
+
+
+def is_moving(fraction, threshold: float = MOVING_FRACTION):
+    """``fraction >= threshold`` (elementwise; NaN counts as not moving): see :data:`MOVING_FRACTION`."""
+    fraction = np.asarray(fraction, dtype=float)
+    out = np.where(np.isfinite(fraction), fraction >= threshold, False)
+    return out[()] if out.ndim == 0 else out

@@ -159,7 +159,7 @@ def test_grids_and_profiles():
         quick, paper = scans.grid(fig, "quick"), scans.grid(fig, "paper")
         assert quick and {canonical_json(c) for c in quick} <= {canonical_json(c) for c in paper}
     f3 = scans.grid(3, "paper")
-    assert sum(c["dtype"] == "float64" for c in f3) == 3 * 2 * 2 * 2 * 5 * 12  # footnote 5, all 12 losses
+    assert sum(c["dtype"] == "float64" and c["x0"] == 0 and c["seed"] == 0 for c in f3) == 3 * 2 * 2 * 2 * 5 * 12  # footnote 5, all 12 losses
     with pytest.raises(ValueError, match="profile"):
         scans.grid(1, "bogus")
     with pytest.raises(ValueError, match="fig"):

@@ -16,6 +16,7 @@ from . import COLORS, finish, new_figure, use_style
 W_COLORS = {1.0: "#1f77b4", 0.1: "#ff7f0e"}  # as the paper: W_std 1 blue, 0.1 orange
 B_ALPHA = {0.001: 0.3, 0.005: 0.45, 0.01: 0.6, 0.05: 0.8, 0.5: 1.0}  # visibility grows with b_std
 WIDTH_SIZE = {100: 14, 1000: 36, 10000: 80}  # marker area grows with the width
+X0_COLORS = ("#1f77b4", "#d62728", "#2ca02c")  # Fig. 3 input points, in increasing order
 
 
 def _groups(configs, results, keys):
@@ -137,6 +138,46 @@ def homogeneous_deviations(panels):
         ax.set_ylabel(r"$|f_{\rm pred} - f_{\rm end}|$ (eq. 7, $\alpha(0)$)")
     cb = fig.colorbar(sc, ax=axes, shrink=0.9)
     cb.set_label(r"$\alpha(t_{\max}) - \alpha(0)$")
+    return finish(fig)
+
+
+def deviation_vs_fraction(points, bins, *, threshold, bar=0.01, lag=None):
+    """Fig. 3 (extension): relative deviation against the fraction of the way to f0 travelled.
+
+    Args:
+        points: dict of arrays over the non-diverged float64 runs: ``fraction``, ``deviation``
+            (|f_pred - f_end| / |f_end - f_init|) and ``x0`` (the input point; one colour each).
+        bins: per input point, the rows of :func:`nncosmo_helpers.scans.summaries.fig3_by_fraction`
+            (``{x0: rows}``); drawn as the median per bin (seeds pooled, square) and a bar spanning the
+            per-seed medians on the seed subset.
+        threshold: the "moving" fraction (vertical dashed line); ``bar``: the claim's 1 % bar;
+            ``lag``: the one-step lag 1/steps (horizontal dotted line), if given.
+    """
+    fig, ax = new_figure(width=7.0, height=4.0)
+    frac, dev, x0 = (np.asarray(points[k], dtype=float) for k in ("fraction", "deviation", "x0"))
+    ok = (frac > 0) & (dev > 0)
+    for j, xv in enumerate(sorted(set(x0[ok].tolist()))):
+        m = ok & (x0 == xv)
+        color = X0_COLORS[j % len(X0_COLORS)]
+        ax.scatter(frac[m], dev[m], s=6, color=color, alpha=0.35, edgecolors="none", label=f"$x_0$ = {xv:g}")
+        rows = [r for r in bins.get(xv, []) if r["n"] > 0]
+        if rows:
+            centre = np.array([np.sqrt(max(r["lo"], 1e-5) * min(r["hi"], 2.0)) for r in rows])
+            med = np.array([r["median"] for r in rows])
+            lo = np.array([min(r["seed_medians"]) for r in rows])
+            hi = np.array([max(r["seed_medians"]) for r in rows])
+            ax.vlines(centre * (1 + 0.15 * j), lo, hi, color=color, lw=2.0, alpha=0.8)
+            ax.scatter(centre * (1 + 0.15 * j), med, marker="s", s=36, color=color, edgecolors="k", zorder=3,
+                       label=f"median per bin, $x_0$ = {xv:g} (bar: per-seed medians on the seed subset)")
+    ax.axvline(threshold, color="0.3", ls="--", lw=0.9, label=f"moving: fraction $\\geq$ {threshold:g}")
+    ax.axhline(bar, color="0.5", lw=0.8, label=f"{bar:.0%} bar")
+    if lag is not None:
+        ax.axhline(lag, color="0.5", lw=0.8, ls=":", label="one-step lag 1/steps")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"fraction of the way to $f_0$: $|f_{\rm end} - f_{\rm init}| / |f_0 - f_{\rm init}|$")
+    ax.set_ylabel(r"$|f_{\rm pred} - f_{\rm end}| / |f_{\rm end} - f_{\rm init}|$")
+    ax.legend(fontsize=7, loc="best")
     return finish(fig)
 
 

@@ -96,8 +96,30 @@ FIG3_RECORD_EVERY = 10
 
 
 def compute_fig3(configs, *, sharding=None):
-    """Train homogeneous networks (x0 = 0) and compare with eq. 7 from alpha at initialisation."""
-    x0 = np.zeros((1, 1))
+    """Train homogeneous networks at one input point x0 and compare with eq. 7 from alpha at initialisation.
+
+    ``x0`` (default 0) is the configuration's input point; configurations of one group with different
+    x0 are trained as separate batches. Each record holds ``fraction_travelled``
+    (:func:`~nncosmo_helpers.dynamics.fraction_travelled`; ``None`` for a diverged run: the store
+    rejects NaN). ``f_disc_end`` is ``None`` when the frozen-alpha iteration of eq. 2 overflows although
+    the network (whose alpha and L'' change) stayed finite.
+    """
+    by_x0 = {}
+    for i, c in enumerate(configs):
+        by_x0.setdefault(float(c.get("x0", 0.0)), []).append(i)
+    out = [None] * len(configs)
+    for x0, idx in by_x0.items():
+        for i, r in zip(idx, _compute_fig3_at([configs[i] for i in idx], np.full((1, 1), x0), sharding=sharding)):
+            out[i] = r
+    return out
+
+
+def _finite_or_none(v):
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _compute_fig3_at(configs, x0, *, sharding=None):
     res = _train_group(configs, x0, record_every=FIG3_RECORD_EVERY, sharding=sharding)
     rows_steps = np.arange(res["f"].shape[1]) * FIG3_RECORD_EVERY
     ok = [i for i in range(len(configs)) if res["divergence_step"][i] < 0]
@@ -117,10 +139,12 @@ def compute_fig3(configs, *, sharding=None):
              "vacuum_ratio": float(alpha[0] * loss(f[0]) / flrw_parameters(c["eta"], c["beta"]).vacuum_energy)}
         if dstep >= 0:
             keep = _finite_rows(f, rows_steps, dstep)
-            r.update(diverged=True, divergence_step=dstep, f=f[keep].tolist(), steps=rows_steps[keep].tolist())
+            r.update(diverged=True, divergence_step=dstep, fraction_travelled=None, f=f[keep].tolist(),
+                     steps=rows_steps[keep].tolist())
         else:
             r.update(diverged=False, divergence_step=None, f_end=float(f[-1]), f_pred_end=float(pred[i][-1]),
-                     f_disc_end=float(disc[i][-1]), alpha_final=float(alpha[-1]), f=f.tolist(),
+                     f_disc_end=_finite_or_none(disc[i][-1]), alpha_final=float(alpha[-1]),
+                     fraction_travelled=_finite_or_none(dynamics.fraction_travelled(f[0], f[-1], c["f0"])), f=f.tolist(),
                      f_pred=pred[i].tolist(), alpha=alpha.tolist(), steps=rows_steps.tolist())
         out.append(r)
     return out

@@ -12,8 +12,9 @@ from .. import profiles
 from ..loss import PolynomialLoss
 
 #: Per figure: bump when a compute function changes what it stores; old results then no longer match.
-#: (Fig. 5 version 2 added the mean-field comparison of Appendix B, ``mean_field``.)
-SCAN_VERSIONS = {1: 1, 2: 1, 3: 1, 4: 1, 5: 2}
+#: (Fig. 5 version 2 added the mean-field comparison of Appendix B, ``mean_field``. Fig. 3 version 2
+#: added the input point ``x0`` and the stored ``fraction_travelled``.)
+SCAN_VERSIONS = {1: 1, 2: 1, 3: 2, 4: 1, 5: 2}
 FIGS = (1, 2, 3, 4, 5)
 STEPS = 1000
 
@@ -26,12 +27,29 @@ W_STDS = (1.0, 0.1)
 ACTIVATIONS = ("erf", "relu")
 #: Fig. 5 loss subset used for the two-hidden-layer networks of the paper profile (cost; see PAPER_SUBSETS).
 FIG5_LOSSES_DEEP = ((0.1, 1.0, 2), (0.2, 10.0, 2), (0.2, 1.0, 4))
+#: Fig. 3 input points. x0 = 0 is the paper comparison (the default; Figs. 1 and 4 use the same point):
+#: there alpha is set by b_std and small, so most networks barely move. At x0 = 1 the input term
+#: makes alpha about 100 times larger and the networks travel a substantial part of the way to f0
+#: (issue 12). float32 runs only at x0 = 0 (the precision comparison).
+FIG3_X0 = (0.0, 1.0)
+#: Fig. 3 seeds (float64): seed 0 on the full grid; the other seeds of the profile (FIG3_SEEDS_PAPER,
+#: FIG3_SEEDS_QUICK) on the seed subset, the losses FIG3_SEED_LOSSES with every activation, depth,
+#: width, initialisation, optimiser and input point of the profile. Seed spreads are computed on that
+#: subset (see :func:`nncosmo_helpers.scans.summaries.fig3_seeded`). The quick profile runs x0 = 1 on
+#: the seed subset only, for every seed (the chapter's time budget).
+FIG3_SEEDS_PAPER = (0, 1, 2, 3, 4)
+FIG3_SEEDS_QUICK = (0, 1)
+#: Loss subset of the extra paper-profile seeds: both exponents, both f0, the strongest and the
+#: weakest m (so the subset holds moving and barely-moving networks).
+FIG3_SEED_LOSSES = ((0.01, 1.0, 2), (0.2, 1.0, 2), (0.2, 10.0, 2), (0.01, 10.0, 4), (0.2, 1.0, 4))
 
 #: Where the paper profile departs from the paper's grids, and why.
 PAPER_SUBSETS = {
     1: "none: the full grid, 5 seeds per configuration",
     2: "none (closed form)",
-    3: "float64: the full grid of footnote 5 (1440 configurations). float32: all width-100 networks and the "
+    3: "float64: the full grid of footnote 5 (1440 configurations) at x0 = 0 and at x0 = 1 with seed 0; "
+       "seeds 1-4 on the losses FIG3_SEED_LOSSES (every activation, depth, width, initialisation, optimiser "
+       "and input point). float32 (x0 = 0, seed 0): all width-100 networks and the "
        "one-hidden-layer width-1000 networks (a float32 run cannot use the shared-W0 low-rank method, "
        "so the deeper width-1000 float32 runs would dominate the cost)",
     4: "width 10000 only with 1 and 2 hidden layers (the 5-layer width-10000 kernels on 100 points cost "
@@ -68,18 +86,27 @@ def grid(fig: int, profile: str | None = None) -> list[dict]:
         out = []
         layers = (1, 2, 5) if paper else (1, 2)
         widths = (100, 1000) if paper else (100,)
-        for dtype in ("float64", "float32"):
-            for w in widths:
-                for L in layers:
-                    if dtype == "float32" and (w > 100 or not paper) and L > 1:
-                        continue
-                    for a in ACTIVATIONS:
-                        for (ws, bs) in ((1.0, 0.05), (0.1, 0.05)):
-                            for (eta, beta) in ETA_BETA:
-                                for (m, f0, n) in LOSSES:
-                                    out.append(_cfg(3, width=w, hidden_layers=L, activation=a, W_std=ws, b_std=bs,
-                                                    eta=eta, beta=beta, m=m, f0=f0, n=n, seed=0, steps=STEPS,
-                                                    dtype=dtype))
+        for x0 in FIG3_X0:
+            for dtype in ("float64", "float32"):
+                if dtype == "float32" and x0 != 0.0:
+                    continue
+                for w in widths:
+                    for L in layers:
+                        if dtype == "float32" and (w > 100 or not paper) and L > 1:
+                            continue
+                        seeds = FIG3_SEEDS_PAPER if paper else FIG3_SEEDS_QUICK
+                        if dtype == "float32":
+                            seeds = (0,)
+                        for seed in seeds:
+                            full = seed == 0 and (paper or x0 == 0.0)  # quick: x0 = 1 on the seed subset only (time)
+                            losses = LOSSES if full else FIG3_SEED_LOSSES
+                            for a in ACTIVATIONS:
+                                for (ws, bs) in ((1.0, 0.05), (0.1, 0.05)):
+                                    for (eta, beta) in ETA_BETA:
+                                        for (m, f0, n) in losses:
+                                            out.append(_cfg(3, width=w, hidden_layers=L, activation=a, W_std=ws,
+                                                            b_std=bs, eta=eta, beta=beta, m=m, f0=f0, n=n, seed=seed,
+                                                            steps=STEPS, dtype=dtype, x0=x0))
         return out
     if fig == 4:
         widths = (100, 1000, 10000) if paper else (100, 1000)

@@ -115,14 +115,22 @@ def fig1_summary(configs, results) -> dict:
     return out
 
 
+def _x0(c) -> float:
+    return float(c.get("x0", 0.0))
+
+
 def fig3_panels(configs, results) -> list[dict]:
-    """Per precision (float64, float32): movement, deviation, alpha drift and divergence count."""
+    """Per (input point, precision) -- (0, float64), (0, float32), then (1, float64) when the grid has
+    it: movement, deviation, alpha drift and divergence count."""
     panels = []
-    for dtype in ("float64", "float32"):
-        idx = [i for i, c in enumerate(configs) if c.get("dtype", "float64") == dtype]
+    for x0, dtype in ((0.0, "float64"), (0.0, "float32"), (1.0, "float64")):
+        idx = [i for i, c in enumerate(configs) if c.get("dtype", "float64") == dtype and _x0(c) == x0]
+        if not idx and x0 != 0.0:
+            continue
         ok = [i for i in idx if not results[i]["diverged"]]
         panels.append({
-            "title": dtype,
+            "title": dtype if x0 == 0.0 else f"{dtype}, $x_0$ = {x0:g}",
+            "x0": x0,
             "move": np.array([abs(results[i]["f_end"] - results[i]["f_init"]) for i in ok]),
             "deviation": np.array([abs(results[i]["f_pred_end"] - results[i]["f_end"]) for i in ok]),
             "dalpha": np.array([results[i]["alpha_final"] - results[i]["alpha_initial"] for i in ok]),
@@ -133,14 +141,46 @@ def fig3_panels(configs, results) -> list[dict]:
     return panels
 
 
-def fig3_summary(configs, results) -> dict:
+#: fig3_summary keys that also get a seed range (``<key>_seed_min``, ``<key>_seed_max``).
+FIG3_SEED_KEYS = ("median_float64", "median_float32", "frac_below_1pct_float64", "median_discretisation",
+                  "median_alpha_drift_part", "frac_above_1pct_drift_dominated", "spearman_dev_dalpha",
+                  "max_float32_eta0.0011_beta0.5", "max_float64_eta0.0011_beta0.5")
+
+
+def fig3_summary(configs, results, *, x0: float = 0.0) -> dict:
+    """Numbers behind the Fig. 3 claims at the input point ``x0`` (default 0, the paper comparison).
+
+    The statistics (see below) pool every seed; for the keys of :data:`FIG3_SEED_KEYS` the same
+    statistic per seed over the seed subset (:func:`fig3_seeded`, ``n_seed_subset`` runs) gives
+    ``<key>_seed_min`` / ``<key>_seed_max`` (the seed spread); ``seeds`` counts the seeds. Configurations without ``x0`` / ``seed`` count as x0 = 0 / seed 0.
+    """
+    sel = [i for i, c in enumerate(configs) if _x0(c) == float(x0)]
+    cs, rs = [configs[i] for i in sel], [results[i] for i in sel]
+    out = _fig3_stats(cs, rs)
+    seeds = sorted({c.get("seed", 0) for c in cs})
+    out["seeds"] = len(seeds)
+    seeded = fig3_seeded(cs)
+    out["n_seed_subset"] = int(seeded.sum())
+    per_seed = [_fig3_stats(*zip(*[(c, r) for c, r, k in zip(cs, rs, seeded) if k and c.get("seed", 0) == sd]))
+                for sd in seeds if any(k and c.get("seed", 0) == sd for c, k in zip(cs, seeded))]
+    for k in FIG3_SEED_KEYS:
+        vals = np.array([p[k] for p in per_seed], dtype=float)
+        vals = vals[np.isfinite(vals)]
+        out[f"{k}_seed_min"] = float(vals.min()) if vals.size else float("nan")
+        out[f"{k}_seed_max"] = float(vals.max()) if vals.size else float("nan")
+    return out
+
+
+def _fig3_stats(configs, results) -> dict:
     """Numbers behind the Fig. 3 claims (relative deviation = |f_pred - f_end| / |f_end - f_init|).
 
     ``median_<dtype>``, ``p90_<dtype>``, ``frac_below_1pct_<dtype>``, ``n_<dtype>``,
     ``diverged_<dtype>``; ``median_<dtype>_eta<eta>_beta<beta>`` per optimiser; for float64 the
     discretisation part |f_pred - f_disc| / move (eq. 2 iterated at frozen alpha against eq. 7) and the
-    alpha-drift part |f_disc - f_end| / move, their medians, and the rank correlation between the
-    deviation and |alpha(t_max) - alpha(0)| / alpha(0) over the configurations with a deviation above 1%.
+    alpha-drift part |f_disc - f_end| / move, their medians (over the runs whose frozen-alpha iteration
+    stayed finite; ``n_iteration_overflow`` counts the others, which are also left out of
+    ``n_above_1pct``), and the rank correlation between the deviation and
+    |alpha(t_max) - alpha(0)| / alpha(0) over all runs.
     """
     from scipy.stats import spearmanr
 
@@ -160,16 +200,144 @@ def fig3_summary(configs, results) -> dict:
             out[f"max_{dtype}_eta{eta}_beta{beta}"] = float(np.max(dev[mm])) if mm.any() else float("nan")
     m64 = [i for i, c in enumerate(configs) if c.get("dtype", "float64") == "float64" and np.isfinite(dev[i])]
     move = np.array([abs(results[i]["f_end"] - results[i]["f_init"]) for i in m64])
-    disc = np.array([abs(results[i]["f_pred_end"] - results[i]["f_disc_end"]) for i in m64]) / move
-    drift = np.array([abs(results[i]["f_disc_end"] - results[i]["f_end"]) for i in m64]) / move
+    fdisc = np.array([np.nan if results[i].get("f_disc_end") is None else results[i]["f_disc_end"] for i in m64], dtype=float)
+    disc = np.abs(np.array([results[i]["f_pred_end"] for i in m64]) - fdisc) / move  # NaN: the iteration overflowed
+    drift = np.abs(fdisc - np.array([results[i]["f_end"] for i in m64])) / move
     rel_da = np.array([abs(results[i]["alpha_final"] - results[i]["alpha_initial"]) / results[i]["alpha_initial"] for i in m64])
-    out["median_discretisation"] = float(np.median(disc))
-    out["median_alpha_drift_part"] = float(np.median(drift))
-    big = dev[m64] > 0.01
+    out["n_iteration_overflow"] = int(np.isnan(fdisc).sum())
+    out["median_discretisation"] = float(np.nanmedian(disc)) if np.isfinite(disc).any() else float("nan")
+    out["median_alpha_drift_part"] = float(np.nanmedian(drift)) if np.isfinite(drift).any() else float("nan")
+    big = (dev[m64] > 0.01) & np.isfinite(fdisc)
     out["n_above_1pct"] = int(big.sum())
     out["frac_above_1pct_drift_dominated"] = float(np.mean(drift[big] > disc[big])) if big.any() else float("nan")
     out["spearman_dev_dalpha"] = float(spearmanr(dev[m64], rel_da).correlation) if len(m64) > 2 else float("nan")
     return out
+
+
+#: Bin edges of the fraction of the way to f0 travelled (:func:`fig3_by_fraction`); MOVING_FRACTION
+#: (0.1) is an edge, so the bins at and above it hold the moving networks.
+FIG3_FRACTION_EDGES = (0.0, 1e-3, 1e-2, 0.1, 0.5, np.inf)
+
+
+def fig3_fractions(configs, results) -> np.ndarray:
+    """Per configuration: the fraction of the way to f0 travelled (NaN for diverged runs).
+
+    Computed from the record (f_init, f_end, the configuration's f0) with
+    :func:`~nncosmo_helpers.dynamics.fraction_travelled`, so records without the stored field work too.
+    """
+    from ..dynamics import fraction_travelled
+
+    return np.array([np.nan if r["diverged"] else float(fraction_travelled(r["f_init"], r["f_end"], c["f0"]))
+                     for c, r in zip(configs, results)])
+
+
+def fig3_seeded(configs) -> np.ndarray:
+    """Per configuration: whether it belongs to the seed subset, i.e. the same configuration (all keys
+    but ``seed``) is in ``configs`` for every seed that occurs. Seed spreads are taken over this
+    subset, so that each seed's statistic is over the same networks."""
+    seeds = {c.get("seed", 0) for c in configs}
+    keys = [tuple(sorted((k, str(v)) for k, v in c.items() if k != "seed")) for c in configs]
+    have = {}
+    for k, c in zip(keys, configs):
+        have.setdefault(k, set()).add(c.get("seed", 0))
+    return np.array([have[k] == seeds for k in keys])
+
+
+def _seed_stat(values, seeds, mask, seeded, stat=np.median):
+    """(statistic of ``values[mask]`` with all seeds pooled, the statistic per seed over the seed subset
+    ``mask & seeded``); seeds without runs are skipped."""
+    pooled = float(stat(values[mask])) if mask.any() else float("nan")
+    m = mask & seeded
+    per = [float(stat(values[m & (seeds == s)])) for s in np.unique(seeds) if (m & (seeds == s)).any()]
+    return pooled, per
+
+
+def fig3_by_fraction(configs, results, *, x0=None, dtype: str = "float64", edges=FIG3_FRACTION_EDGES) -> list[dict]:
+    """The relative deviation |f_pred - f_end| / |f_end - f_init| in bins of the fraction travelled.
+
+    ``x0``: one input point, or ``None`` for all. Per bin [lo, hi): ``n`` runs, ``median`` deviation
+    (all seeds pooled), ``seed_medians`` (the median per seed over the seed subset, :func:`fig3_seeded`),
+    ``seed_spread`` (max - min of those),
+    ``frac_below_1pct``, ``seeds`` (how many seeds have runs in the bin). Diverged runs are left out.
+    """
+    dev, frac = fig3_deviations(configs, results), fig3_fractions(configs, results)
+    seeds = np.array([c.get("seed", 0) for c in configs])
+    base = np.array([c.get("dtype", "float64") == dtype and (x0 is None or _x0(c) == float(x0)) for c in configs])
+    base &= np.isfinite(dev) & np.isfinite(frac)
+    seeded = fig3_seeded(configs)
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = base & (frac >= lo) & (frac < hi)
+        med, per = _seed_stat(dev, seeds, m, seeded)
+        rows.append({"lo": float(lo), "hi": float(hi), "n": int(m.sum()), "median": med, "seed_medians": per,
+                     "seed_spread": float(max(per) - min(per)) if per else float("nan"), "seeds": len(per),
+                     "frac_below_1pct": float(np.mean(dev[m] < 0.01)) if m.any() else float("nan")})
+    return rows
+
+
+def fig3_moving_summary(configs, results, *, threshold=None) -> dict:
+    """Fig. 3 split into moving (fraction travelled >= ``threshold``, default
+    :data:`~nncosmo_helpers.dynamics.MOVING_FRACTION`) and barely-moving float64 runs.
+
+    For ``group`` in (moving, still) and ``where`` in (x0, x1, all): ``n_<group>_<where>``,
+    ``median_<group>_<where>`` (relative deviation, seeds pooled), ``seed_min_/seed_max_<group>_<where>``
+    (the range of the per-seed medians over the seed subset, :func:`fig3_seeded`),
+    ``subset_median_<group>_<where>`` and ``n_subset_<group>_<where>`` (all seeds pooled, seed subset only),
+    ``frac_below_1pct_<group>_<where>``. Per input point:
+    ``fraction_median_<where>``, ``frac_moving_<where>`` (of the finite runs), ``alpha_median_<where>`` and
+    per weight scale ``alpha_median_<where>_W<W_std>`` (alpha(0) of the runs, one entry per run).
+    """
+    from ..dynamics import MOVING_FRACTION
+
+    threshold = MOVING_FRACTION if threshold is None else threshold
+    dev, frac = fig3_deviations(configs, results), fig3_fractions(configs, results)
+    seeds = np.array([c.get("seed", 0) for c in configs])
+    x0s = np.array([_x0(c) for c in configs])
+    f64 = np.array([c.get("dtype", "float64") == "float64" for c in configs]) & np.isfinite(dev) & np.isfinite(frac)
+    alpha = np.array([r["alpha_initial"] for r in results], dtype=float)
+    seeded = fig3_seeded(configs)
+    out = {"threshold": float(threshold)}
+    for where, wm in (("x0", x0s == 0.0), ("x1", x0s == 1.0), ("all", np.ones(len(configs), bool))):
+        base = f64 & wm
+        out[f"fraction_median_{where}"] = float(np.median(frac[base])) if base.any() else float("nan")
+        out[f"frac_moving_{where}"] = float(np.mean(frac[base] >= threshold)) if base.any() else float("nan")
+        out[f"alpha_median_{where}"] = float(np.median(alpha[base])) if base.any() else float("nan")
+        for ws in sorted({c.get("W_std") for c in configs if c.get("W_std") is not None}):
+            mw = base & np.array([c.get("W_std") == ws for c in configs])
+            out[f"alpha_median_{where}_W{ws:g}"] = float(np.median(alpha[mw])) if mw.any() else float("nan")
+        for group, gm in (("moving", frac >= threshold), ("still", frac < threshold)):
+            m = base & gm
+            med, per = _seed_stat(dev, seeds, m, seeded)
+            out[f"n_{group}_{where}"] = int(m.sum())
+            out[f"median_{group}_{where}"] = med
+            out[f"seed_min_{group}_{where}"] = float(min(per)) if per else float("nan")
+            out[f"seed_max_{group}_{where}"] = float(max(per)) if per else float("nan")
+            out[f"seeds_{group}_{where}"] = len(per)
+            ms = m & seeded
+            out[f"subset_median_{group}_{where}"] = float(np.median(dev[ms])) if ms.any() else float("nan")
+            out[f"n_subset_{group}_{where}"] = int(ms.sum())
+            out[f"frac_below_1pct_{group}_{where}"] = float(np.mean(dev[m] < 0.01)) if m.any() else float("nan")
+    return out
+
+
+def fig3_moving_sentence(configs, results, *, threshold=None) -> str:
+    """Which float64 runs moved at least ``threshold`` of the way to f0: counts by input point, loss
+    scale m, exponent n, activation, depth and W_std (the networks a "moving" verdict rests on)."""
+    from ..dynamics import MOVING_FRACTION
+
+    threshold = MOVING_FRACTION if threshold is None else threshold
+    frac = fig3_fractions(configs, results)
+    rows = [c for c, f in zip(configs, frac) if c.get("dtype", "float64") == "float64" and np.isfinite(f) and f >= threshold]
+    if not rows:
+        return f"no float64 run moved {threshold:g} of the way to f0."
+
+    def counts(key, fmt="{:g}"):
+        vals = sorted({c.get(key, 0.0) for c in rows}, key=str)
+        return ", ".join(f"{fmt.format(v)}: {sum(c.get(key, 0.0) == v for c in rows)}" for v in vals)
+
+    return (f"{len(rows)} float64 runs (by input point x0 {counts('x0')}; by m {counts('m')}; by n {counts('n')}; "
+            f"by activation {counts('activation', '{}')}; by depth {counts('hidden_layers')}; by W_std {counts('W_std')}; "
+            f"by seed {counts('seed')})")
 
 
 def fig4_panels(configs4, results4, configs1, results1) -> list[dict]:
