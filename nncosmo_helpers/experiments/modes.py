@@ -25,17 +25,8 @@ def freezing_numbers(comparison, *, curvature, t_final, friction) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # networks that move
 # ---------------------------------------------------------------------------------------------
-# TODO(fig3 helper): the one definition lives in dynamics.fraction_travelled / dynamics.MOVING_FRACTION
-# on the fig3 branch; replace these two local copies by it once merged.
-#: A network "moves" when its mean field travels at least this fraction of the way to f_0 (issue 12:
-#: "at least a tenth of the way to f_0").
-MOVING_FRACTION = 0.1
-
-
-def fraction_travelled(f_start, f_end, f0) -> np.ndarray:
-    """|f_end - f_start| / |f0 - f_start|: the fraction of the way to the loss minimum f_0 travelled."""
-    f_start, f_end = np.asarray(f_start, dtype=float), np.asarray(f_end, dtype=float)
-    return np.abs(f_end - f_start) / np.abs(f0 - f_start)
+# One definition of a network that moves: dynamics.fraction_travelled / dynamics.MOVING_FRACTION.
+from ..dynamics import MOVING_FRACTION, fraction_travelled  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------------------------

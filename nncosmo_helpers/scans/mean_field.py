@@ -48,18 +48,8 @@ QUICK_LOSSES = ((0.2, 10.0, 2), (0.2, 1.0, 4))
 PAPER_LOSSES = ((0.1, 1.0, 2), (0.2, 10.0, 2), (0.2, 1.0, 4))
 ETA, BETA, N_POINTS, RECORD_EVERY = 0.1111, 0.0, 100, 10
 
-# TODO(fig3): the fig3 helper adds dynamics.fraction_travelled / dynamics.MOVING_FRACTION on its
-# branch; this is a local copy of the definition asked for in issue 12 ("its mean field travels at
-# least a tenth of the way to f0"). Replace by the dynamics version at merge time.
-#: A network "moves" (tests the dynamics) when its mean field travels at least this fraction of the
-#: way from its start to the minimum f0 of the loss.
-MOVING_FRACTION = 0.1
-
-
-def fraction_travelled(f_start, f_end, f0):
-    """|f_end - f_start| / |f0 - f_start|: the fraction of the way to the minimum f0 travelled."""
-    f_start, f_end = np.asarray(f_start, dtype=float), np.asarray(f_end, dtype=float)
-    return np.abs(f_end - f_start) / np.abs(f0 - f_start)
+# One definition of a network that moves: dynamics.fraction_travelled / dynamics.MOVING_FRACTION.
+from ..dynamics import MOVING_FRACTION, fraction_travelled  # noqa: E402,F401
 
 
 def grid(profile: str) -> list[dict]:
