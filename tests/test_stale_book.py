@@ -7,9 +7,11 @@ the package's code hash as a configuration value that forces a re-read when it c
 
 Checked on a throwaway one-page book that uses the same extension: its only cell prints the profile
 and a random token, so the page shows both which profile executed it and whether it was executed
-again. Six builds into the same folder: quick -> paper -> quick, then with NNCOSMO_EXECUTE=cache
-(jupyter-cache keys notebooks on cell code only, so it needs a cache per profile) paper -> quick
--> paper. A build costs about 6 s of CPU (one kernel start): ~40 s in all on an idle machine.
+again. Five builds into the same folder: with NNCOSMO_EXECUTE=cache (jupyter-cache keys notebooks on
+cell code only, so it needs a cache per profile) quick -> paper -> quick, then with forced execution
+paper -> quick. So a profile switch changes the built page in both directions with only the profile
+changed (cache: quick -> paper and paper -> quick; forced: paper -> quick), and a switch of the
+execution mode re-executes. A build costs about 5 s of CPU (one kernel start).
 """
 
 from __future__ import annotations
@@ -87,20 +89,22 @@ def build(book: Path, **variant: str) -> tuple[str, str]:
 
 @pytest.mark.slow
 def test_switching_profile_rebuilds_the_page(book):
-    profile, quick = build(book, profile="quick")
-    assert profile == "quick"
-    profile, paper = build(book, profile="paper")
-    assert profile == "paper", "the paper build kept the quick profile's page"
-    assert paper != quick
-    profile, quick_again = build(book, profile="quick")
-    assert profile == "quick", "the quick build kept the paper profile's page"
-    assert quick_again not in (quick, paper)  # executed again, not copied from anywhere
-
-    # Cached execution (CI): switching the execution mode re-reads the page; each profile has its
-    # own jupyter-cache, so a switch never serves the other profile's outputs, and switching back
-    # reuses the profile's own cached execution.
-    profile, cached_paper = build(book, profile="paper", execute="cache")
-    assert profile == "paper"
+    # Cached execution (CI) first: each profile has its own jupyter-cache, so switching profile re-reads
+    # the page and never serves the other profile's outputs (quick -> paper), and switching back reuses
+    # the profile's own cached execution (paper -> quick).
     profile, cached_quick = build(book, profile="quick", execute="cache")
-    assert profile == "quick", "jupyter-cache served the paper profile's outputs to the quick build"
-    assert build(book, profile="paper", execute="cache") == ("paper", cached_paper)
+    assert profile == "quick"
+    profile, cached_paper = build(book, profile="paper", execute="cache")
+    assert profile == "paper", "the paper build kept the quick profile's page (jupyter-cache served its outputs)"
+    assert cached_paper != cached_quick
+    assert build(book, profile="quick", execute="cache") == ("quick", cached_quick), (
+        "the quick build kept the paper profile's page, or did not reuse its own cached execution")
+
+    # Forced execution (`make book`): switching the execution mode re-reads the page and executes it
+    # again; switching profile (paper -> quick) executes it again with the other profile.
+    profile, paper = build(book, profile="paper")
+    assert profile == "paper"
+    assert paper not in (cached_quick, cached_paper)  # executed again, not taken from the cache
+    profile, quick = build(book, profile="quick")
+    assert profile == "quick", "the quick build kept the paper profile's page"
+    assert quick not in (cached_quick, cached_paper, paper)  # executed again, not copied from anywhere

@@ -6,10 +6,12 @@ opens as a notebook -- and *Run -> Run All Cells*. The server runs on 127.0.0.1 
 temporary settings, runtime and workspace directories, and is stopped at the end; Debian's Chromium
 (headless, through the ``playwright`` package) may reach nothing but that server.
 
-For every notebook chapter of ``_toc.yml`` (not the intro and the bibliography: pages of prose) the
-test checks, on the screen:
+For every page of ``_toc.yml`` except the bibliography (a Sphinx ``{bibliography}`` directive, which
+exists only in the built book) the test checks, on the screen:
 
 * the file opened as a notebook, every code cell ran (a number in its prompt), no cell shows an error;
+  a page of prose (the intro: plain Markdown without a kernelspec, its code blocks are shell commands
+  for the reader, not Python) is opened without a kernel and not run, and every other check applies;
 * every markdown cell is rendered by jupyterlab-myst and shows no raw MyST: no role or directive
   markup, no ``:label:``-style option lines, no unknown directive, no cross-reference left
   unresolved, no un-typeset or failed math;
@@ -67,10 +69,9 @@ def _toc_pages() -> list[Path]:
     spec = importlib.util.spec_from_file_location("nbval_chapters", ROOT / "tools" / "nbval_chapters.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    # The notebook chapters. Not yet the pages of plain prose (the intro, which opens as a notebook of
-    # markdown cells without a kernel: the test does not wait for it correctly yet; the bibliography,
-    # a Sphinx {bibliography} directive, exists only in the built book).
-    return [p for p in tool.toc_chapters() if tool.is_notebook(p)]
+    # Every page, the intro (the root page: prose, no kernel) included; not the bibliography, a Sphinx
+    # {bibliography} directive that exists only in the built book.
+    return [p for p in tool.toc_chapters() if tool.is_notebook(p) or "{bibliography}" not in p.read_text()]
 
 
 def _chapters() -> list[Path]:
@@ -86,7 +87,7 @@ def _chapters() -> list[Path]:
 
 def expected(md: Path) -> dict:
     """From the MyST source: figure keys (and the index of the cell gluing each), the number of
-    ``{eval}`` roles, and whether the page is a notebook."""
+    ``{eval}`` roles, and whether the page is prose (no kernelspec: opened without a kernel, not run)."""
     import jupytext
 
     nb = jupytext.read(md)
@@ -103,6 +104,7 @@ def expected(md: Path) -> dict:
         "n_eval": sum(len(re.findall(r"\{eval\}`", c.source)) for c in nb.cells if c.cell_type == "markdown"),
         "n_cells": len(nb.cells),
         "n_code": sum(c.cell_type == "code" for c in nb.cells),
+        "prose": "kernelspec" not in nb.metadata,
     }
 
 
@@ -238,7 +240,7 @@ def _problems(probe: dict, exp: dict) -> tuple[list[str], dict]:
         return ["no notebook on the screen"], counts
     code = probe["code"]
     unrun = [c["index"] for c in code if not re.fullmatch(r"\[\d+\]:", c["prompt"])]
-    if unrun:
+    if unrun and not exp["prose"]:
         problems.append(f"code cells not run (prompt not a number): {unrun[:10]}")
     for c in code:
         for e in c["errors"]:
@@ -394,7 +396,7 @@ def test_chapter_reads_like_its_book_page_in_jupyterlab(md, lab, browser, summar
         page.wait_for_function(
             "n => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').length === n",
             arg=exp["n_cells"], timeout=LOAD_TIMEOUT * 1000)
-        if exp["n_code"]:
+        if exp["n_code"] and not exp["prose"]:
             _wait_for_kernel(page, base, token, md.name, LOAD_TIMEOUT)
             page.wait_for_function(
                 "() => /\\| Idle/.test((document.querySelector('#jp-main-statusbar') || {}).textContent || '')",
@@ -403,7 +405,8 @@ def test_chapter_reads_like_its_book_page_in_jupyterlab(md, lab, browser, summar
             _run_all(page)
             probe = _wait_until_run(page, exp, time.monotonic() + RUN_TIMEOUT)
         else:
-            # A page of prose (the intro) has no kernelspec: JupyterLab asks for a kernel; it needs none.
+            # A page of prose (the intro) has no kernelspec: JupyterLab asks for a kernel; it needs none
+            # (its code blocks are shell commands for the reader).
             page.wait_for_timeout(3000)
             buttons = page.locator(".jp-Dialog").get_by_role("button", name=re.compile("No Kernel|Cancel"))
             if buttons.count():
