@@ -36,6 +36,9 @@ from .grids import (ACTIVATIONS, B_STDS, ETA_BETA, FIG5_LOSSES_DEEP, FIGS, LOSSE
 from .summaries import (fig1_summary, fig3_deviations, fig3_divergence_sentence, fig3_panels,  # noqa: F401
                         fig3_summary, fig4_panels, fig4_summary, fig5_errors, fig5_plot_data, fig5_summary,
                         table, verdict)
+from .summaries import (FIG5_GROUPS, MOVING_FRACTION_LOCAL, fig4_gap_table, fraction_travelled_local,  # noqa: F401
+                        seed_ensemble, seed_tolerance)
+from .grids import FIG45_SEEDS, FIG5_CONTROL, FIG5_LOSSES_QUICK, FIG5_SCALES  # noqa: F401
 from .frames import dataset, export, frame  # noqa: F401
 
 
@@ -175,4 +178,6 @@ __all__ = [
     "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "mean_field_rows", "fig3_deviations", "fig5_errors",
     "table", "timed_run", "train_momentum_batched", "ntk_batched", "fig1_summary", "fig3_panels", "fig3_summary",
     "fig4_panels", "fig4_summary", "fig5_summary", "fig5_plot_data",
+    "fig4_gap_table", "seed_ensemble", "fraction_travelled_local", "MOVING_FRACTION_LOCAL", "FIG5_GROUPS",
+    "seed_tolerance", "FIG45_SEEDS", "FIG5_SCALES", "FIG5_CONTROL",
 ]
