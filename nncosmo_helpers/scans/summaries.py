@@ -33,29 +33,6 @@ def fig3_deviations(configs, results):
     return np.array(dev)
 
 
-def fig5_errors(configs, results):
-    """Per non-diverged configuration: the mean-field prediction error and the mode movement.
-
-    Returns a dict of arrays: ``mean_error`` = max_t |f_bar_pred - f_bar| / max_t |f_bar - f_bar(0)|,
-    ``mean_move`` = |f_bar(end) - f_bar(0)|, ``mode_move`` = |delta(end) - delta(0)| (2-norm over
-    modes), ``mode_pred_error`` = |delta_pred(end) - delta(end)|, ``mode_size`` = |delta(0)|.
-    """
-    out = {k: [] for k in ("mean_error", "mean_move", "mode_move", "mode_pred_error", "mode_size", "index")}
-    for i, r in enumerate(results):
-        if r["diverged"]:
-            continue
-        a, p = np.asarray(r["mean_actual"]), np.asarray(r["mean_pred"])
-        move = np.max(np.abs(a - a[0]))
-        d0, d1, dp = (np.asarray(r[k]) for k in ("modes_actual_start", "modes_actual_end", "modes_pred_end"))
-        out["mean_error"].append(np.max(np.abs(p - a)) / move if move > 0 else np.nan)
-        out["mean_move"].append(abs(a[-1] - a[0]))
-        out["mode_move"].append(np.linalg.norm(d1 - d0))
-        out["mode_pred_error"].append(np.linalg.norm(dp - d1))
-        out["mode_size"].append(np.linalg.norm(d0))
-        out["index"].append(i)
-    return {k: np.asarray(v) for k, v in out.items()}
-
-
 def verdict(holds: bool, yes: str = "Confirmed", no: str = "Not confirmed") -> str:
     """The word the chapter prints for a claim, decided by a measured condition."""
     return yes if bool(holds) else no
