@@ -45,7 +45,6 @@ from nncosmo_helpers.scans.summaries import (  # noqa: E402
     fig3_summary,
     fig4_panels,
     fig4_summary,
-    fig5_summary,
 )
 from nncosmo_helpers.experiments.precision import kernel_drift, precision_maps  # noqa: E402
 
@@ -605,43 +604,14 @@ def test_fig4_panels_and_summary_hand_built():
     assert s["within_factor2_0.1"] == approx(1 / 3)  # 0.5 is not strictly inside (0.5, 2)
     assert s["gap_median_0.1"] == approx(5.0)
     assert s["overlap_median_0.1"] == approx(0.95)
-    assert s["uniform_frac_0.1"] == approx(2 / 3)
+    # v1 classes (dynamics.leading_mode_class) are tested in tests/test_fig45_summaries.py
+    assert s["n_uniform_0.1"] + s["n_not_uniform_0.1"] + s["n_not_defined_0.1"] == 3
     # interval 1: ratios 0.8, 1.9; gaps 2, 10; overlaps 0.9 (not > 0.9), 0.2
     assert (s["ratio_median_1"], s["ratio_min_1"], s["ratio_max_1"]) == (approx(1.35), approx(0.8), approx(1.9))
     assert s["within_factor2_1"] == 1.0
     assert s["gap_median_1"] == approx(6.0)
     assert s["overlap_median_1"] == approx(0.55)
-    assert s["uniform_frac_1"] == 0.0
+    assert s["n_uniform_1"] == 0  # overlaps 0.9 and 0.2
 
 
-def test_fig5_summary_hand_built():
-    """Three finished runs (two with a uniform leading mode) and one diverged run.
-
-    mean_error = max_t |pred - actual| / max_t |actual - actual(0)|: 0.1/1, 0.3/2, 1/2;
-    mean_move = |actual(end) - actual(0)|: 1, 2, 1; mode_move = |delta(end) - delta(0)|: 5, 1, 0 (3-4-5 and
-    0.6-0.8-1 triangles); mode_pred_error = |delta_pred(end) - delta(end)|: 0.5, 0, 1; gaps 4, 3, 2.
-    """
-    def r(overlap, actual, pred, d0, d1, dp, ev):
-        return {"diverged": False, "uniform_overlap": overlap, "mean_actual": actual, "mean_pred": pred,
-                "modes_actual_start": d0, "modes_actual_end": d1, "modes_pred_end": dp, "eigenvalues_over_N": ev}
-
-    results = [
-        r(0.95, [0.0, 0.5, 1.0], [0.0, 0.6, 1.05], [3.0, 0.0], [0.0, 4.0], [0.0, 4.5], [2.0, 0.5]),
-        {"diverged": True, "uniform_overlap": 0.99, "eigenvalues_over_N": [1.0, 1.0]},
-        r(0.99, [1.0, 0.0, -1.0], [1.0, 0.3, -1.1], [0.0, 0.0], [0.6, 0.8], [0.6, 0.8], [3.0, 1.0]),
-        r(0.5, [0.0, 2.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [2.0, 1.0], [1.0, 0.5]),
-    ]
-    configs = [{"fig": 5, "i": i} for i in range(len(results))]
-    s = fig5_summary(configs, results)
-    approx = lambda v: pytest.approx(v, rel=1e-12)  # noqa: E731
-    assert (s["n"], s["diverged"], s["n_uniform"], s["n_nonuniform"]) == (4, 1, 2, 1)
-    assert s["mean_error_uniform_median"] == approx((0.1 + 0.15) / 2)
-    assert s["mean_error_uniform_max"] == approx(0.15)
-    assert s["mean_error_nonuniform_median"] == approx(0.5)
-    # mode movement over mean movement: 5/1 and 1/2 (uniform), 0/1 (non-uniform)
-    assert s["mode_over_mean_move_uniform_median"] == approx(2.75)
-    assert s["mode_over_mean_move_nonuniform_median"] == 0.0
-    # predicted-mode error over mode movement, uniform runs: 0.5/5 and 0/1
-    assert s["mode_pred_error_over_move_uniform_median"] == approx(0.05)
-    assert s["gap_median"] == approx(3.0)
-    assert s["gap_uniform_median"] == approx(3.5)
+# fig5_summary (moving / barely moving networks, v1 classes, seed ensembles): tests/test_fig45_summaries.py

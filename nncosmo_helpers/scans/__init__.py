@@ -36,6 +36,9 @@ from .grids import (ACTIVATIONS, B_STDS, ETA_BETA, FIG5_LOSSES_DEEP, FIGS, LOSSE
 from .summaries import (fig1_summary, fig3_deviations, fig3_divergence_sentence, fig3_panels,  # noqa: F401
                         fig3_summary, fig4_panels, fig4_summary, fig5_errors, fig5_plot_data, fig5_summary,
                         table, verdict)
+from .summaries import (FIG5_GROUPS, fig4_gap_table,  # noqa: F401
+                        seed_ensemble, seed_tolerance)
+from .grids import FIG45_SEEDS, FIG5_CONTROL, FIG5_LOSSES_QUICK, FIG5_SCALES  # noqa: F401
 from .frames import dataset, export, frame  # noqa: F401
 
 
@@ -134,7 +137,7 @@ def load_or_compute(fig: int, profile: str | None = None, results_dir_=None):
     return configs, compute(fig, configs), "quick"
 
 
-def mean_field_rows(profile: str | None = None, results_dir_=None):
+def mean_field_rows(profile: str | None = None, results_dir_=None, *, seeds=(0,), control: bool = False):
     """The Fig. 5 runs as Appendix B (Fig. 6) compares them: mean-field predictions against the network.
 
     Returns ``(rows, profile_used)`` (see :func:`load_or_compute`). Each row holds the configuration
@@ -143,10 +146,17 @@ def mean_field_rows(profile: str | None = None, results_dir_=None):
     network's mean output with eq. 7 for each homogeneous coupling (lambda_1/N, i.e. eq. 15; the mean
     NTK; the mean diagonal), eq. 15 in its own variable, and the frozen-kernel eq. 9; ``None`` for a
     diverged run.
+
+    ``seeds``: the seeds to include (default: seed 0, the rows this function returned before Fig. 5 held
+    seed ensembles; ``None``: every seed, with a ``seed`` field per row). ``control``: include the moving
+    control network ``FIG5_CONTROL`` that is not in the paper's grid (default: no).
     """
     configs, results, used = load_or_compute(5, profile, results_dir_)
+    keep = [(c, r) for c, r in zip(configs, results)
+            if (seeds is None or c["seed"] in seeds) and (control or (c["W_std"], c["b_std"]) != FIG5_CONTROL)]
+    configs, results = [c for c, _ in keep], [r for _, r in keep]
     keys = ("hidden_layers", "activation", "W_std", "b_std", "width", "interval", "eta", "beta")
-    rows = [{**{k: c[k] for k in keys}, "loss": _loss(c), "diverged": bool(r["diverged"]),
+    rows = [{**{k: c[k] for k in keys}, **({"seed": c["seed"]} if seeds is None else {}), "loss": _loss(c), "diverged": bool(r["diverged"]),
              "comparison": None if r["diverged"] else dynamics.MeanFieldComparison.from_dict(r["mean_field"])}
             for c, r in zip(configs, results)]
     return rows, used
@@ -175,4 +185,6 @@ __all__ = [
     "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "mean_field_rows", "fig3_deviations", "fig5_errors",
     "table", "timed_run", "train_momentum_batched", "ntk_batched", "fig1_summary", "fig3_panels", "fig3_summary",
     "fig4_panels", "fig4_summary", "fig5_summary", "fig5_plot_data",
+    "fig4_gap_table", "seed_ensemble", "FIG5_GROUPS",
+    "seed_tolerance", "FIG45_SEEDS", "FIG5_SCALES", "FIG5_CONTROL",
 ]

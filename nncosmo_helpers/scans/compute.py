@@ -150,6 +150,12 @@ def _compute_fig3_at(configs, x0, *, sharding=None):
     return out
 
 
+def _lambda_ratio(lam):
+    """lambda_1/lambda_2 of a descending spectrum, the input of dynamics.leading_mode_class; ``None`` when
+    lambda_2 <= 0 (numerically rank one: no degeneracy; the store admits no inf)."""
+    return float(lam[0] / lam[1]) if lam[1] > 0 else None
+
+
 def compute_fig4(configs):
     """Largest NTK eigenvalue over N on the 1-D inputs of one interval, for many scales at once."""
     c0 = configs[0]
@@ -164,7 +170,7 @@ def compute_fig4(configs):
         lam = np.asarray(modes.eigenvalues)
         out.append({"lambda1_over_N": float(lam[0] / N), "eigenvalues_over_N": (lam[:10] / N).tolist(),
                     "alpha_mean": float(k[i].mean()), "alpha_diag_mean": float(np.diag(k[i]).mean()),
-                    "uniform_overlap": modes.uniform_overlap()})
+                    "uniform_overlap": modes.uniform_overlap(), "lambda_ratio": _lambda_ratio(lam)})
     return out
 
 
@@ -186,7 +192,7 @@ def compute_fig5(configs, *, sharding=None):
         dstep = int(res["divergence_step"][i])
         r = {"lambda1_over_N": float(lam[0] / N), "eigenvalues_over_N": (lam / N).tolist(),
              "alpha_mean": float(k0.mean()), "alpha_diag_mean": float(np.diag(k0).mean()),
-             "uniform_overlap": modes.uniform_overlap(), "f_init": f[0].tolist(),
+             "uniform_overlap": modes.uniform_overlap(), "lambda_ratio": _lambda_ratio(lam), "f_init": f[0].tolist(),
              "stability_ratio": stability_ratio(k0, f[0], eta=c["eta"], beta=c["beta"], loss=loss)}
         fbar, dtil = (np.asarray(a) for a in modes.project(f if dstep < 0 else f[_finite_rows(f, rows_steps, dstep)]))
         if dstep >= 0:

@@ -13,8 +13,9 @@ from ..loss import PolynomialLoss
 
 #: Per figure: bump when a compute function changes what it stores; old results then no longer match.
 #: (Fig. 5 version 2 added the mean-field comparison of Appendix B, ``mean_field``. Fig. 3 version 2
-#: added the input point ``x0`` and the stored ``fraction_travelled``.)
-SCAN_VERSIONS = {1: 1, 2: 1, 3: 2, 4: 1, 5: 2}
+#: added the input point ``x0`` and the stored ``fraction_travelled``; Figs. 4 and 5 version 3 store
+#: lambda_1/lambda_2 and the leading-mode class of :func:`dynamics.leading_mode_class`.)
+SCAN_VERSIONS = {1: 1, 2: 1, 3: 2, 4: 3, 5: 3}
 FIGS = (1, 2, 3, 4, 5)
 STEPS = 1000
 
@@ -42,6 +43,18 @@ FIG3_SEEDS_QUICK = (0, 1)
 #: Loss subset of the extra paper-profile seeds: both exponents, both f0, the strongest and the
 #: weakest m (so the subset holds moving and barely-moving networks).
 FIG3_SEED_LOSSES = ((0.01, 1.0, 2), (0.2, 1.0, 2), (0.2, 10.0, 2), (0.01, 10.0, 4), (0.2, 1.0, 4))
+#: Seeds per configuration of Figs. 4 and 5 (issue 12: >= 5 in the paper profile, >= 2 in quick). The
+#: Fig. 4 seeds must be seeds of Fig. 1 too (Fig. 4 compares each network with its own alpha).
+FIG45_SEEDS = {"paper": 5, "quick": 2}
+#: The (W_std, b_std) pairs of the paper's Fig. 5 (footnote 6), trained in Fig. 5 and contained in Fig. 4's grid.
+FIG5_SCALES = ((1.0, 0.05), (0.1, 0.01))
+#: Not in the paper: (W_std, b_std) = (1, 0.5) on 0.1 Hubble length, a network whose mean field travels a
+#: large part of the way to f0 with a uniform v_1 (at x ~ 0 the bias sets the kernel, so it is nearly
+#: constant on a short interval). The paper's own Fig. 5 networks with a uniform v_1 barely move, so
+#: without it eq. 15 and the freezing of the modes would not be tested on a moving network (issue 12).
+FIG5_CONTROL = (1.0, 0.5)
+#: The Fig. 5 losses of the quick profile (the appendix's Fig. 6 reads these runs too).
+FIG5_LOSSES_QUICK = ((0.2, 10.0, 2), (0.2, 1.0, 4))
 
 #: Where the paper profile departs from the paper's grids, and why.
 PAPER_SUBSETS = {
@@ -53,9 +66,12 @@ PAPER_SUBSETS = {
        "one-hidden-layer width-1000 networks (a float32 run cannot use the shared-W0 low-rank method, "
        "so the deeper width-1000 float32 runs would dominate the cost)",
     4: "width 10000 only with 1 and 2 hidden layers (the 5-layer width-10000 kernels on 100 points cost "
-       "~10^11 flops each); one seed; eta = 0.1111, beta = 0 (the Fig. 5 optimiser)",
-    5: "the 12 losses for one hidden layer; for two hidden layers the three losses FIG5_LOSSES_DEEP "
-       "(a two-layer width-1000 network on 100 points costs ~6e8 flops per step)",
+       "~10^11 flops each); 5 seeds; eta = 0.1111, beta = 0 (the Fig. 5 optimiser)",
+    5: "the paper's architectures in full (erf and relu, (W_std, b_std) = (1, 0.05) and (0.1, 0.01), 1 and 2 "
+       "hidden layers, 0.1 and 1 Hubble length, width 1000), 5 seeds; the 12 losses for one hidden layer, for "
+       "two hidden layers the three losses FIG5_LOSSES_DEEP (a two-layer width-1000 network on 100 points "
+       "costs ~6e8 flops per step); plus the moving control FIG5_CONTROL = (1, 0.5) on 0.1 Hubble length (not "
+       "in the paper)",
 }
 
 
@@ -112,23 +128,28 @@ def grid(fig: int, profile: str | None = None) -> list[dict]:
         widths = (100, 1000, 10000) if paper else (100, 1000)
         return [
             _cfg(4, width=w, hidden_layers=L, activation=a, W_std=ws, b_std=bs, interval=c, eta=0.1111, beta=0.0,
-                 n_points=100, seed=0)
+                 n_points=100, seed=s)
             for w in widths for L in (1, 2, 5) if not (w > (1000 if paper else 100) and L > 2)
+            for s in range(FIG45_SEEDS[profile])
             for a in ACTIVATIONS for c in (0.1, 1.0) for ws in W_STDS for bs in B_STDS
         ]
-    # fig 5
+    # fig 5: the paper's architectures (FIG5_SCALES) and the moving control (FIG5_CONTROL, 0.1 Hubble length)
     out = []
     for L in ((1, 2) if paper else (1,)):
         losses = LOSSES if L == 1 else FIG5_LOSSES_DEEP
         if not paper:
-            losses = ((0.2, 10.0, 2), (0.2, 1.0, 4))
+            losses = FIG5_LOSSES_QUICK
         for a in ACTIVATIONS:
-            for c in ((0.1, 1.0) if paper else (1.0,)):
-                for (ws, bs) in ((1.0, 0.05), (0.1, 0.01)):
-                    for (m, f0, n) in losses:
-                        out.append(_cfg(5, width=1000, hidden_layers=L, activation=a, W_std=ws, b_std=bs, interval=c,
-                                        eta=0.1111, beta=0.0, n_points=100, m=m, f0=f0, n=n, seed=0, steps=STEPS,
-                                        record_every=10))
+            for c in (0.1, 1.0):
+                # quick: the paper's scales on 1 Hubble length (where their v_1 is not always uniform), the
+                # moving control on 0.1 (the paper's scales barely move there: measured, not in quick)
+                scales = (FIG5_SCALES if paper or c == 1.0 else ()) + ((FIG5_CONTROL,) if c == 0.1 else ())
+                for s in range(FIG45_SEEDS[profile]):
+                    for (ws, bs) in scales:
+                        for (m, f0, n) in losses:
+                            out.append(_cfg(5, width=1000, hidden_layers=L, activation=a, W_std=ws, b_std=bs,
+                                            interval=c, eta=0.1111, beta=0.0, n_points=100, m=m, f0=f0, n=n, seed=s,
+                                            steps=STEPS, record_every=10))
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dynamics
 from .grids import ETA_BETA
 
 
@@ -31,29 +32,6 @@ def fig3_deviations(configs, results):
             move = abs(r["f_end"] - r["f_init"])
             dev.append(abs(r["f_pred_end"] - r["f_end"]) / move if move > 0 else np.nan)
     return np.array(dev)
-
-
-def fig5_errors(configs, results):
-    """Per non-diverged configuration: the mean-field prediction error and the mode movement.
-
-    Returns a dict of arrays: ``mean_error`` = max_t |f_bar_pred - f_bar| / max_t |f_bar - f_bar(0)|,
-    ``mean_move`` = |f_bar(end) - f_bar(0)|, ``mode_move`` = |delta(end) - delta(0)| (2-norm over
-    modes), ``mode_pred_error`` = |delta_pred(end) - delta(end)|, ``mode_size`` = |delta(0)|.
-    """
-    out = {k: [] for k in ("mean_error", "mean_move", "mode_move", "mode_pred_error", "mode_size", "index")}
-    for i, r in enumerate(results):
-        if r["diverged"]:
-            continue
-        a, p = np.asarray(r["mean_actual"]), np.asarray(r["mean_pred"])
-        move = np.max(np.abs(a - a[0]))
-        d0, d1, dp = (np.asarray(r[k]) for k in ("modes_actual_start", "modes_actual_end", "modes_pred_end"))
-        out["mean_error"].append(np.max(np.abs(p - a)) / move if move > 0 else np.nan)
-        out["mean_move"].append(abs(a[-1] - a[0]))
-        out["mode_move"].append(np.linalg.norm(d1 - d0))
-        out["mode_pred_error"].append(np.linalg.norm(dp - d1))
-        out["mode_size"].append(np.linalg.norm(d0))
-        out["index"].append(i)
-    return {k: np.asarray(v) for k, v in out.items()}
 
 
 def verdict(holds: bool, yes: str = "Confirmed", no: str = "Not confirmed") -> str:
@@ -340,70 +318,239 @@ def fig3_moving_sentence(configs, results, *, threshold=None) -> str:
             f"by seed {counts('seed')})")
 
 
+# ------------------------------------------------------------------------------------------------
+# Figs. 4 and 5: seed ensembles, the leading-mode class, networks that move
+# ------------------------------------------------------------------------------------------------
+def _fraction_travelled(f_bar, f0) -> float:
+    """dynamics.fraction_travelled of a mean-field trajectory ``f_bar`` (first entry t = 0, last t = T)."""
+    from ..dynamics import fraction_travelled
+
+    f_bar = np.asarray(f_bar, dtype=float)
+    return float(fraction_travelled(f_bar[0], f_bar[-1], f0))
+
+
+def _leading_class(result) -> str:
+    """The one v1 decision (dynamics.leading_mode_class) of a Fig. 4/5 record."""
+    from .. import dynamics
+
+    ratio = result.get("lambda_ratio")
+    if ratio is None:
+        ev = result["eigenvalues_over_N"]
+        ratio = ev[0] / ev[1] if ev[1] > 0 else np.inf
+    return str(dynamics.leading_mode_class(result["uniform_overlap"], ratio)[()])
+
+
+def seed_tolerance(summary: dict, name: str, *, noise: float = 1e-9) -> float:
+    """Absolute tolerance of the ensemble number ``summary[name]``: its seed spread
+    ``summary[name + "_seed_hi"] - summary[name + "_seed_lo"]`` (see :func:`seed_ensemble`), and at least
+    ``noise`` times its size (run-to-run noise of a float64 value, for an ensemble whose seeds agree)."""
+    v, lo, hi = summary[name], summary[f"{name}_seed_lo"], summary[f"{name}_seed_hi"]
+    return float(max(hi - lo, noise * abs(v)))
+
+
+def seed_ensemble(values, keys, seeds) -> dict:
+    """Median and seed spread of a per-network quantity over configurations and seeds.
+
+    ``values[j]`` belongs to configuration ``keys[j]`` (any hashable, the configuration without its
+    seed) and seed ``seeds[j]``. Returns ``median``: the median over configurations of the
+    per-configuration median over seeds; ``seed_lo``/``seed_hi``: the smallest and largest, over seeds,
+    of the median over the configurations at that seed (the spread that another choice of seeds would
+    move the median by); ``n_configs``, ``n_networks``, ``seeds`` (sorted list). NaN values are left
+    out; with no value the numbers are NaN and the counts 0.
+    """
+    values = np.asarray(values, dtype=float)
+    ok = np.isfinite(values)
+    per_config, per_seed = {}, {}
+    for v, k, s, good in zip(values, keys, seeds, ok):
+        if good:
+            per_config.setdefault(k, []).append(v)
+            per_seed.setdefault(s, []).append(v)
+    if not per_config:
+        return {"median": float("nan"), "seed_lo": float("nan"), "seed_hi": float("nan"), "n_configs": 0,
+                "n_networks": 0, "seeds": []}
+    seed_medians = [float(np.median(v)) for v in per_seed.values()]
+    return {"median": float(np.median([np.median(v) for v in per_config.values()])),
+            "seed_lo": min(seed_medians), "seed_hi": max(seed_medians), "n_configs": len(per_config),
+            "n_networks": int(ok.sum()), "seeds": sorted(per_seed)}
+
+
+def _put(out: dict, name: str, ens: dict) -> None:
+    out[name] = ens["median"]
+    out[f"{name}_seed_lo"], out[f"{name}_seed_hi"] = ens["seed_lo"], ens["seed_hi"]
+
+
+_ARCH_KEYS = ("width", "hidden_layers", "activation", "W_std", "b_std")
+
+
 def fig4_panels(configs4, results4, configs1, results1) -> list[dict]:
-    """Per interval: lambda_1/N next to alpha (Fig. 1, seed 0, same network) for every Fig. 4 network."""
+    """Per interval: lambda_1/N next to alpha (Fig. 1, the same network: same seed) for every Fig. 4 network."""
     alpha = {}
     for c, r in zip(configs1, results1):
-        if c["seed"] == 0:
-            alpha[(c["width"], c["hidden_layers"], c["activation"], c["W_std"], c["b_std"])] = r["alpha"]
+        alpha[tuple(c[k] for k in _ARCH_KEYS) + (c.get("seed", 0),)] = r["alpha"]
+    key = lambda c: tuple(c[k] for k in _ARCH_KEYS) + (c.get("seed", 0),)  # noqa: E731
     panels = []
     for interval in sorted({c["interval"] for c in configs4}):
-        rows = [(c, r) for c, r in zip(configs4, results4) if c["interval"] == interval
-                and (c["width"], c["hidden_layers"], c["activation"], c["W_std"], c["b_std"]) in alpha]
+        rows = [(c, r) for c, r in zip(configs4, results4) if c["interval"] == interval and key(c) in alpha]
         panels.append({
             "title": f"interval = {interval:g} Hubble length",
             "interval": interval,
-            "alpha": np.array([alpha[(c["width"], c["hidden_layers"], c["activation"], c["W_std"], c["b_std"])] for c, _ in rows]),
+            "alpha": np.array([alpha[key(c)] for c, _ in rows]),
             "lambda1": np.array([r["lambda1_over_N"] for _, r in rows]),
             "lambda2": np.array([r["eigenvalues_over_N"][1] for _, r in rows]),
             "alpha_diag": np.array([r["alpha_diag_mean"] for _, r in rows]),
             "overlap": np.array([r["uniform_overlap"] for _, r in rows]),
+            "leading_mode": [_leading_class(r) for _, r in rows],
             "W_std": [c["W_std"] for c, _ in rows], "b_std": [c["b_std"] for c, _ in rows],
             "width": [c["width"] for c, _ in rows], "activation": [c["activation"] for c, _ in rows],
+            "hidden_layers": [c["hidden_layers"] for c, _ in rows], "seed": [c.get("seed", 0) for c, _ in rows],
         })
     return panels
 
 
+def _panel_keys(p):
+    return [(w, L, a, ws, bs) for w, L, a, ws, bs in zip(p["width"], p["hidden_layers"], p["activation"], p["W_std"], p["b_std"])]
+
+
 def fig4_summary(panels) -> dict:
-    """Per interval: median and range of (lambda_1/N)/alpha, median lambda_1/lambda_2, overlap."""
+    """Per interval ``k``: the numbers behind the Fig. 4 claims, each over configurations and seeds.
+
+    ``ratio_median_k`` (with ``_seed_lo``/``_seed_hi``, see :func:`seed_ensemble`): (lambda_1/N)/alpha;
+    ``ratio_min_k``/``ratio_max_k`` over every network; ``within_factor2_k``: fraction of networks with
+    0.5 < ratio < 2; ``gap_median_k`` (and seed spread): lambda_1/lambda_2; ``overlap_median_k``:
+    |v_1 . u|; ``n_uniform_k``, ``n_not_uniform_k``, ``n_not_defined_k``: networks in each class of
+    :func:`nncosmo_helpers.dynamics.leading_mode_class`, ``frac_uniform_k`` the uniform fraction among
+    all networks; ``n_networks_k``, ``n_configs_k``, ``n_seeds``.
+    """
     out = {}
     for p in panels:
-        key = f"{p['interval']:g}"
+        k = f"{p['interval']:g}"
+        keys, seeds = _panel_keys(p), p.get("seed", [0] * len(p["alpha"]))
         ratio = p["lambda1"] / p["alpha"]
-        out[f"ratio_median_{key}"] = float(np.median(ratio))
-        out[f"ratio_min_{key}"] = float(ratio.min())
-        out[f"ratio_max_{key}"] = float(ratio.max())
-        out[f"within_factor2_{key}"] = float(np.mean((ratio > 0.5) & (ratio < 2)))
-        out[f"gap_median_{key}"] = float(np.median(p["lambda1"] / p["lambda2"]))
-        out[f"overlap_median_{key}"] = float(np.median(p["overlap"]))
-        out[f"uniform_frac_{key}"] = float(np.mean(p["overlap"] > 0.9))
+        ens = seed_ensemble(ratio, keys, seeds)
+        _put(out, f"ratio_median_{k}", ens)
+        out[f"n_networks_{k}"], out[f"n_configs_{k}"], out["n_seeds"] = ens["n_networks"], ens["n_configs"], len(ens["seeds"])
+        out[f"ratio_min_{k}"] = float(ratio.min())
+        out[f"ratio_max_{k}"] = float(ratio.max())
+        out[f"within_factor2_{k}"] = float(np.mean((ratio > 0.5) & (ratio < 2)))
+        _put(out, f"gap_median_{k}", seed_ensemble(p["lambda1"] / p["lambda2"], keys, seeds))
+        out[f"overlap_median_{k}"] = seed_ensemble(p["overlap"], keys, seeds)["median"]
+        cls = np.array(p.get("leading_mode", [None] * len(ratio)), dtype=object)
+        for label in ("uniform", "not uniform", "not defined"):
+            out[f"n_{label.replace(' ', '_')}_{k}"] = int(np.sum(cls == label))
+        out[f"frac_uniform_{k}"] = float(np.mean(cls == "uniform"))
     return out
 
 
-def fig5_summary(configs, results) -> dict:
-    """Numbers behind the Fig. 5 claims.
+def fig4_gap_table(panels, scales=None) -> list[dict]:
+    """The eigenvalue hierarchy lambda_1/lambda_2 per architecture measured in Fig. 4.
 
-    Mean-field error (max_t |f_bar_pred - f_bar| / max_t |f_bar - f_bar(0)|), split by whether the top
-    eigenvector is (nearly) uniform (|v_1 . u| > 0.9); mode movement |delta(end) - delta(0)| relative
-    to the mean-field movement; eigenvalue gap lambda_1/lambda_2.
+    One row per (W_std, b_std, interval, hidden layers, activation, width), restricted to the
+    (W_std, b_std) pairs ``scales`` (default: every pair in the panels): ``gap`` (median over seeds),
+    ``gap_min``/``gap_max`` over seeds, ``n_seeds`` and the classes of v_1 over the seeds
+    (``uniform``, ``not uniform``, ``not defined`` counts).
+    """
+    rows = {}
+    for p in panels:
+        for j, (w, L, a, ws, bs) in enumerate(_panel_keys(p)):
+            if scales is not None and (ws, bs) not in scales:
+                continue
+            rows.setdefault((ws, bs, p["interval"], L, a, w), []).append(
+                (p["lambda1"][j] / p["lambda2"][j], p.get("leading_mode", [None] * (j + 1))[j]))
+    out = []
+    for (ws, bs, interval, L, a, w), vals in sorted(rows.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        gaps = np.array([g for g, _ in vals])
+        cls = [c for _, c in vals]
+        out.append({"W_std": ws, "b_std": bs, "interval": interval, "hidden_layers": L, "activation": a, "width": w,
+                    "gap": float(np.median(gaps)), "gap_min": float(gaps.min()), "gap_max": float(gaps.max()),
+                    "n_seeds": len(vals), **{lab: cls.count(lab) for lab in ("uniform", "not uniform", "not defined")}})
+    return out
+
+
+def fig5_errors(configs, results):
+    """Per non-diverged configuration: the mean-field prediction error, the movement and the v_1 class.
+
+    Returns a dict of arrays: ``mean_error`` = max_t |f_bar_pred - f_bar| / max_t |f_bar - f_bar(0)|,
+    ``mean_move`` = |f_bar(end) - f_bar(0)|, ``mode_move`` = |delta(end) - delta(0)| (2-norm over
+    modes), ``mode_pred_error`` = |delta_pred(end) - delta(end)|, ``mode_size`` = |delta(0)|,
+    ``fraction`` = the fraction of the way to f0 the mean field travelled
+    (:func:`~nncosmo_helpers.dynamics.fraction_travelled`; NaN when the configuration has no ``f0``), ``moving`` =
+    fraction >= :data:`~nncosmo_helpers.dynamics.MOVING_FRACTION`, ``eq15_end_error`` = |f_bar_eq15(T) - f_bar(T)| /
+    |f_bar(T) - f_bar(0)| and ``eq9_end_error`` = the same for the plain mean output against the
+    frozen full kernel (eq. 9: no reduction to one mode, so it holds the lag and the kernel drift
+    only), both from the record's ``mean_field`` (NaN without it), ``leading_mode`` = the class of v_1
+    (:func:`nncosmo_helpers.dynamics.leading_mode_class`), ``index`` = the configuration's position.
+    """
+    out = {k: [] for k in ("mean_error", "mean_move", "mode_move", "mode_pred_error", "mode_size", "index",
+                           "fraction", "leading_mode", "eq15_end_error", "eq9_end_error")}
+    for i, r in enumerate(results):
+        if r["diverged"]:
+            continue
+        a, p = np.asarray(r["mean_actual"]), np.asarray(r["mean_pred"])
+        move = np.max(np.abs(a - a[0]))
+        d0, d1, dp = (np.asarray(r[k]) for k in ("modes_actual_start", "modes_actual_end", "modes_pred_end"))
+        out["mean_error"].append(np.max(np.abs(p - a)) / move if move > 0 else np.nan)
+        out["mean_move"].append(abs(a[-1] - a[0]))
+        out["mode_move"].append(np.linalg.norm(d1 - d0))
+        out["mode_pred_error"].append(np.linalg.norm(dp - d1))
+        out["mode_size"].append(np.linalg.norm(d0))
+        out["index"].append(i)
+        f0 = configs[i].get("f0")
+        out["fraction"].append(_fraction_travelled(a, f0) if f0 is not None else np.nan)
+        out["leading_mode"].append(_leading_class(r))
+        mf = r.get("mean_field")
+        if mf is not None:
+            from ..dynamics import MeanFieldComparison
+
+            cmp = MeanFieldComparison.from_dict(mf)
+            out["eq15_end_error"].append(cmp.eq15_end_error / cmp.projection_excursion if cmp.projection_excursion > 0 else np.nan)
+            out["eq9_end_error"].append(cmp.end_error("linearized") / cmp.excursion if cmp.excursion > 0 else np.nan)
+        else:
+            out["eq15_end_error"].append(np.nan)
+            out["eq9_end_error"].append(np.nan)
+    res = {k: np.asarray(v, dtype=object if k == "leading_mode" else None) for k, v in out.items()}
+    res["moving"] = dynamics.is_moving(res["fraction"])
+    return res
+
+
+#: The groups of Fig. 5 networks the verdicts are split by: (name, moving?, class of v_1).
+FIG5_GROUPS = tuple((f"{'moving' if mv else 'still'}_{lab.replace(' ', '_')}", mv, lab)
+                    for mv in (True, False) for lab in ("uniform", "not uniform", "not defined"))
+
+
+def fig5_summary(configs, results) -> dict:
+    """Numbers behind the Fig. 5 claims, for networks that move and networks that barely move.
+
+    Each non-diverged network is put in a group ``<moving|still>_<class>``: ``moving`` when its mean
+    field travels at least :data:`~nncosmo_helpers.dynamics.MOVING_FRACTION` of the way to f0 (:func:`~nncosmo_helpers.dynamics.fraction_travelled`),
+    ``class`` the v_1 decision of :func:`nncosmo_helpers.dynamics.leading_mode_class` (``uniform``,
+    ``not_uniform``, ``not_defined``; "not defined" networks are counted, never classified). Per group
+    ``g``: ``n_g`` networks, ``seeds_g`` (the seeds present, as text), and, as a seed ensemble
+    (:func:`seed_ensemble`: the median over configurations of the per-configuration seed median, with
+    ``_seed_lo``/``_seed_hi``), ``mean_error_g`` (max_t |f_bar_pred - f_bar| / max_t |f_bar - f_bar(0)|),
+    ``mode_over_mean_g`` (|delta(end) - delta(0)| / |f_bar(end) - f_bar(0)|), ``fraction_g`` (the
+    fraction of the way travelled), ``gap_g`` (lambda_1/lambda_2), ``eq15_end_error_g`` and
+    ``eq9_end_error_g`` (see :func:`fig5_errors`), and ``mean_error_max_g``. Also ``n``,
+    ``diverged``, ``n_seeds``, ``n_moving``, ``fraction_max`` (over all networks).
     """
     e = fig5_errors(configs, results)
     idx = e["index"]
-    overlap = np.array([results[i]["uniform_overlap"] for i in idx])
-    uni = overlap > 0.9
-    out = {"n": len(configs), "diverged": int(sum(r["diverged"] for r in results)), "n_uniform": int(uni.sum()),
-           "n_nonuniform": int((~uni).sum())}
-    out["mean_error_uniform_median"] = float(np.median(e["mean_error"][uni])) if uni.any() else float("nan")
-    out["mean_error_uniform_max"] = float(np.max(e["mean_error"][uni])) if uni.any() else float("nan")
-    out["mean_error_nonuniform_median"] = float(np.median(e["mean_error"][~uni])) if (~uni).any() else float("nan")
-    ratio = e["mode_move"] / np.maximum(e["mean_move"], 1e-300)
-    out["mode_over_mean_move_uniform_median"] = float(np.median(ratio[uni])) if uni.any() else float("nan")
-    out["mode_over_mean_move_nonuniform_median"] = float(np.median(ratio[~uni])) if (~uni).any() else float("nan")
-    rel_pred = e["mode_pred_error"] / np.maximum(e["mode_move"], 1e-300)
-    out["mode_pred_error_over_move_uniform_median"] = float(np.median(rel_pred[uni])) if uni.any() else float("nan")
+    keys = [tuple((k, v) for k, v in sorted(configs[i].items()) if k != "seed") for i in idx]
+    seeds = [configs[i].get("seed", 0) for i in idx]
     gaps = np.array([results[i]["eigenvalues_over_N"][0] / results[i]["eigenvalues_over_N"][1] for i in idx])
-    out["gap_median"] = float(np.median(gaps))
-    out["gap_uniform_median"] = float(np.median(gaps[uni])) if uni.any() else float("nan")
+    ratio = e["mode_move"] / np.maximum(e["mean_move"], 1e-300)
+    out = {"n": len(configs), "diverged": int(sum(r["diverged"] for r in results)),
+           "n_seeds": len({c.get("seed", 0) for c in configs}), "n_moving": int(np.sum(e["moving"])),
+           "fraction_max": float(np.nanmax(e["fraction"])) if len(idx) and np.isfinite(e["fraction"]).any() else float("nan")}
+    for name, mv, lab in FIG5_GROUPS:
+        m = (e["moving"] == mv) & (e["leading_mode"] == lab)
+        sel = np.flatnonzero(m)
+        out[f"n_{name}"] = int(m.sum())
+        out[f"seeds_{name}"] = ", ".join(str(s) for s in sorted({seeds[j] for j in sel})) or "none"
+        sub = lambda arr: [arr[j] for j in sel]  # noqa: E731
+        for stat, arr in (("mean_error", e["mean_error"]), ("mode_over_mean", ratio), ("fraction", e["fraction"]),
+                          ("gap", gaps), ("eq15_end_error", e["eq15_end_error"]), ("eq9_end_error", e["eq9_end_error"])):
+            _put(out, f"{stat}_{name}", seed_ensemble(sub(arr), sub(keys), sub(seeds)))
+        out[f"mean_error_max_{name}"] = float(np.max(e["mean_error"][m])) if m.any() else float("nan")
     return out
 
 
@@ -413,8 +560,8 @@ def fig5_plot_data(configs, results, n_examples: int = 4) -> tuple:
     idx = list(e["index"])
     order = sorted(idx, key=lambda i: -abs(results[i]["mean_actual"][-1] - results[i]["mean_actual"][0]))
     half = max(1, n_examples // 2)  # the largest movers with a uniform and with a non-uniform leading mode
-    picks = [i for i in order if results[i]["uniform_overlap"] > 0.9][:half]
-    picks += [i for i in order if results[i]["uniform_overlap"] <= 0.9][:half]
+    picks = [i for i in order if _leading_class(results[i]) == "uniform"][:half]
+    picks += [i for i in order if _leading_class(results[i]) != "uniform"][:half]
     examples = []
     for i in dict.fromkeys(picks):
         c, r = configs[i], results[i]
