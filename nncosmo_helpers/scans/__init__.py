@@ -27,7 +27,7 @@ import os
 import time
 from pathlib import Path
 
-from .. import dynamics, profiles
+from .. import profiles
 from ..results import ResultStore
 from .compute import COMPUTE, LOWRANK_MIN_WIDTH, compute_fig1, compute_fig2, compute_fig3, compute_fig4, compute_fig5  # noqa: F401
 from .engine import config_sharding, ntk_batched, train_momentum_batched  # noqa: F401
@@ -137,31 +137,6 @@ def load_or_compute(fig: int, profile: str | None = None, results_dir_=None):
     return configs, compute(fig, configs), "quick"
 
 
-def mean_field_rows(profile: str | None = None, results_dir_=None, *, seeds=(0,), control: bool = False):
-    """The Fig. 5 runs as Appendix B (Fig. 6) compares them: mean-field predictions against the network.
-
-    Returns ``(rows, profile_used)`` (see :func:`load_or_compute`). Each row holds the configuration
-    (``hidden_layers, activation, W_std, b_std, width, interval``), ``loss`` (a PolynomialLoss),
-    ``diverged`` and ``comparison``: a :class:`~nncosmo_helpers.dynamics.MeanFieldComparison` of the
-    network's mean output with eq. 7 for each homogeneous coupling (lambda_1/N, i.e. eq. 15; the mean
-    NTK; the mean diagonal), eq. 15 in its own variable, and the frozen-kernel eq. 9; ``None`` for a
-    diverged run.
-
-    ``seeds``: the seeds to include (default: seed 0, the rows this function returned before Fig. 5 held
-    seed ensembles; ``None``: every seed, with a ``seed`` field per row). ``control``: include the moving
-    control network ``FIG5_CONTROL`` that is not in the paper's grid (default: no).
-    """
-    configs, results, used = load_or_compute(5, profile, results_dir_)
-    keep = [(c, r) for c, r in zip(configs, results)
-            if (seeds is None or c["seed"] in seeds) and (control or (c["W_std"], c["b_std"]) != FIG5_CONTROL)]
-    configs, results = [c for c, _ in keep], [r for _, r in keep]
-    keys = ("hidden_layers", "activation", "W_std", "b_std", "width", "interval", "eta", "beta")
-    rows = [{**{k: c[k] for k in keys}, **({"seed": c["seed"]} if seeds is None else {}), "loss": _loss(c), "diverged": bool(r["diverged"]),
-             "comparison": None if r["diverged"] else dynamics.MeanFieldComparison.from_dict(r["mean_field"])}
-            for c, r in zip(configs, results)]
-    return rows, used
-
-
 def timed_run(figs=FIGS, profile: str | None = None, results_dir_=None, progress=True, scheduler=None) -> dict:
     """Run several figures; return the wall time of each (s).
 
@@ -182,7 +157,7 @@ def timed_run(figs=FIGS, profile: str | None = None, results_dir_=None, progress
 
 __all__ = [
     "FIGS", "SCAN_VERSIONS", "LOSSES", "ETA_BETA", "PAPER_SUBSETS", "grid", "COMPUTE", "run", "load",
-    "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "mean_field_rows", "fig3_deviations", "fig5_errors",
+    "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "fig3_deviations", "fig5_errors",
     "table", "timed_run", "train_momentum_batched", "ntk_batched", "fig1_summary", "fig3_panels", "fig3_summary",
     "fig4_panels", "fig4_summary", "fig5_summary", "fig5_plot_data",
     "fig4_gap_table", "seed_ensemble", "FIG5_GROUPS",
