@@ -111,12 +111,12 @@ def encode(obj):
     """
     if obj is None or isinstance(obj, (bool, str)):
         return obj
+    if isinstance(obj, np.generic):  # first: np.float64 is a float, np.bool_ is not a bool
+        return {"__scalar__": obj.dtype.str, "value": encode(obj.item())}
     if isinstance(obj, int):
         return obj
     if isinstance(obj, float):
         return _enc_float(obj)
-    if isinstance(obj, np.generic):
-        return {"__scalar__": obj.dtype.str, "value": encode(obj.item())}
     if isinstance(obj, PolynomialLoss):
         return {"__loss__": [encode(obj.m), encode(obj.f0), encode(obj.n)]}
     if isinstance(obj, (np.ndarray, jax.Array)):
