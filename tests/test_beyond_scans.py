@@ -144,3 +144,35 @@ def test_command_line_runs_the_chapters_scans(monkeypatch, capsys):
     assert seen["figs"] == scans.FIGS + beyond.NAMES  # by default every scan, so `make book-paper` runs them all
     with pytest.raises(SystemExit):
         cli.main(["--profile", "quick", "--figs", "oc-nothing"])
+
+
+def test_slope_budget_is_three_standard_errors_plus_the_local_slope_range():
+    from nncosmo_helpers.experiments.schedules import NesterovConvergence
+
+    eta = 1.0 / np.array([4.0, 8.0, 16.0, 32.0]) ** 2
+    d = 0.3 * np.sqrt(eta) * (1 + 0.5 * np.sqrt(eta)) * np.array([1.0, 1.02, 0.99, 1.0])
+    conv = NesterovConvergence(eta, np.arange(3.0), {}, np.zeros(3), 1.0, d, d, d, d)
+    # independent: ordinary least squares written out, the unbiased residual variance (N - 2 degrees of freedom)
+    x, y = np.log(eta), np.log(d)
+    X = np.stack([x, np.ones_like(x)], axis=1)
+    coef = np.linalg.solve(X.T @ X, X.T @ y)
+    resid = y - X @ coef
+    var = resid @ resid / (len(x) - 2)
+    se = np.sqrt(var * np.linalg.inv(X.T @ X)[0, 0])
+    local = [(y[k + 1] - y[k]) / (x[k + 1] - x[k]) for k in range(3)]
+    assert conv.slope_budget("nesterov_vs_coasting") == pytest.approx(3 * se + max(local) - min(local), rel=1e-12)
+
+
+def test_ratio_budget_adds_the_float64_deviation_and_the_gradient_change():
+    from nncosmo_helpers.experiments.precision import PrecisionMaps, RoundingPrediction, float32_check, ratio_budget
+
+    etas, betas = np.array([1e-4, 1e-2]), np.array([0.0])
+    pred = np.array([[1.9, 1.0]])  # f_init = 2, f0 = 1: the output travels 0.1 and 1.0
+    maps = PrecisionMaps(etas, betas, dev64=np.array([[0.002, 0.001]]), dev32=np.array([[0.2, 0.001]]),
+                         f64=pred, f32=pred, pred=pred, alpha=1.0, f_init=2.0)
+    lost = np.array([[0.25, 0.001]])
+    rounding = RoundingPrediction(etas, betas, lost, lost, np.array([1e-3]), np.array([1e-3]))
+    budget = ratio_budget(maps, rounding, PolynomialLoss(0.1, 1.0, 4), level=0.01)
+    # only the first point loses more than 1%: 0.002/0.25 + (4 - 1) * 0.1 / 1
+    assert budget.shape == (1,) and budget[0] == pytest.approx(0.008 + 0.3, rel=1e-12)
+    assert float32_check(maps, rounding).ratio.shape == budget.shape
