@@ -371,9 +371,16 @@ def chapter_profile(chapter: str, profile: str | None = None, results_dir_=None)
     from . import load
 
     profile = profiles.get_profile(profile)
-    if all(load(name, profile, results_dir_) is not None for name in CHAPTERS[chapter]):
+    loaded = {name: load(name, profile, results_dir_) for name in CHAPTERS[chapter]}
+    if all(r is not None for r in loaded.values()):
+        for name, results in loaded.items():  # :func:`read` takes them from here instead of loading twice
+            _LOADED[(name, profile, str(results_dir_))] = results
         return profile
     return "quick"
+
+
+#: Results loaded by :func:`chapter_profile`, handed to the next :func:`read` of the same scan (then dropped).
+_LOADED: dict = {}
 
 
 def read(name: str, profile: str | None = None, results_dir_=None) -> Read:
@@ -386,7 +393,7 @@ def read(name: str, profile: str | None = None, results_dir_=None) -> Read:
 
     profile = profiles.get_profile(profile)
     configs = grid(name, profile)
-    results = load(name, profile, results_dir_)
+    results = _LOADED.pop((name, profile, str(results_dir_)), None) or load(name, profile, results_dir_)
     if results is None:
         results = compute(name, configs)
     return Read(configs, [decode(r["value"]) for r in results], profile)
