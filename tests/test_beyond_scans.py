@@ -172,7 +172,7 @@ def test_ratio_budget_adds_the_float64_deviation_and_the_gradient_change():
                          f64=pred, f32=pred, pred=pred, alpha=1.0, f_init=2.0)
     lost = np.array([[0.25, 0.001]])
     rounding = RoundingPrediction(etas, betas, lost, lost, np.array([1e-3]), np.array([1e-3]))
-    budget = ratio_budget(maps, rounding, PolynomialLoss(0.1, 1.0, 4), level=0.01)
-    # only the first point loses more than 1%: 0.002/0.25 + (4 - 1) * 0.1 / 1
-    assert budget.shape == (1,) and budget[0] == pytest.approx(0.008 + 0.3, rel=1e-12)
+    budget = ratio_budget(maps, rounding, PolynomialLoss(0.1, 1.0, 4), width=100, level=0.01)
+    # only the first point loses more than 1%: (0.002 + 10 * 2^-24 * 2 / 0.1) / 0.25 + (4 - 1) * 0.1 / 1
+    assert budget.shape == (1,) and budget[0] == pytest.approx((0.002 + 200 / 2**24) / 0.25 + 0.3, rel=1e-12)
     assert float32_check(maps, rounding).ratio.shape == budget.shape

@@ -375,17 +375,22 @@ class Float32Check(NamedTuple):
     ratio_frozen: np.ndarray
 
 
-def ratio_budget(maps: PrecisionMaps, rounding: RoundingPrediction, loss, *, level=0.01) -> np.ndarray:
+def ratio_budget(maps: PrecisionMaps, rounding: RoundingPrediction, loss, *, width, level=0.01) -> np.ndarray:
     """The tolerance of :attr:`Float32Check.ratio` - 1 at each of its points (where the lost share exceeds ``level``).
 
-    Two budgets add up: the part of the float32 deviation that is not rounding, measured at the same point in
-    float64 (``dev64 / lost``), and the formula's use of the gradient at initialisation: over the run the gradient
-    of the loss (eq. 20, L' proportional to (f - f0)^(n-1)) changes by the fraction (n - 1) |f_pred(T) - f(0)| /
-    |f(0) - f0|, which moves every threshold eta_j, and to first order the lost share, by that fraction.
+    Three budgets add up: the part of the float32 deviation that is not rounding of the updates, measured at the
+    same point in float64 (``dev64 / lost``); the float32 evaluation of the output itself, a sum over ``width``
+    units with round-off about sqrt(width) 2^-24 |f|, relative to the distance travelled |f_pred(T) - f(0)|
+    (divided by ``lost``, as the ratio is); and the formula's use of the gradient at initialisation: over the run
+    the gradient of the loss (eq. 20, L' proportional to (f - f0)^(n-1)) changes by the fraction
+    (n - 1) |f_pred(T) - f(0)| / |f(0) - f0|, which moves every threshold eta_j, and to first order the lost
+    share, by that fraction.
     """
     sel = rounding.lost > level
-    change = (loss.n - 1) * np.abs(maps.pred - maps.f_init) / abs(maps.f_init - loss.f0)
-    return maps.dev64[sel] / rounding.lost[sel] + change[sel]
+    travel = np.abs(maps.pred - maps.f_init)
+    change = (loss.n - 1) * travel / abs(maps.f_init - loss.f0)
+    evaluation = np.sqrt(width) * 2.0**-24 * abs(maps.f_init) / travel
+    return (maps.dev64[sel] + evaluation[sel]) / rounding.lost[sel] + change[sel]
 
 
 def float32_check(maps: PrecisionMaps, rounding: RoundingPrediction, *, level=0.01) -> Float32Check:
