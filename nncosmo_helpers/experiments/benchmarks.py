@@ -262,6 +262,12 @@ def mean_metric(results, method, metric) -> float:
     return float(next(r for r in results if r.method == method).metrics[metric].mean())
 
 
+def sem_metric(results, method, metric) -> float:
+    """Standard error of the seed mean of ``metric`` (sample standard deviation / sqrt(seeds)) for ``method``."""
+    v = np.asarray(next(r for r in results if r.method == method).metrics[metric], float)
+    return float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+
+
 def best_method(results, metric="log10_loss") -> str:
     """Name of the method with the lowest seed-mean ``metric``."""
     return min(results, key=lambda r: r.metrics[metric].mean()).method

@@ -247,11 +247,16 @@ def alpha_width_scan(widths, n_seeds, *, arch, x0) -> AlphaScan:
     alpha of the same architecture (:func:`~nncosmo_helpers.ntk.infinite_width_ntk`)."""
     _validate.require_float64()
     alpha_inf = float(ntk.infinite_width_ntk(x0, **arch)[0, 0])
-    alphas = []
-    for w in widths:
-        init_fn, apply_fn = network.mlp(width=w, **arch)
-        alphas.append(alpha_at_init(apply_fn, init_fn, jax.random.split(jax.random.PRNGKey(w), n_seeds), x0))
+    alphas = [alpha_samples(w, n_seeds, arch=arch, x0=x0) for w in widths]
     return AlphaScan(np.asarray(widths), np.array(alphas), alpha_inf)
+
+
+def alpha_samples(width, n_seeds, *, arch, x0) -> np.ndarray:
+    """One width of :func:`alpha_width_scan`: alpha at ``n_seeds`` initialisations (keys split from
+    ``PRNGKey(width)``), shape (n_seeds,)."""
+    _validate.require_float64()
+    init_fn, apply_fn = network.mlp(width=width, **arch)
+    return alpha_at_init(apply_fn, init_fn, jax.random.split(jax.random.PRNGKey(width), n_seeds), x0)
 
 
 class DriftScan(NamedTuple):
@@ -304,16 +309,29 @@ def drift_width_scan(widths, n_seeds, *, arch, x0, eta, beta, loss, steps) -> Dr
     """:func:`kernel_drift` for ``n_seeds`` networks per width (keys from ``PRNGKey(1000 + width)``), each
     compared with eq. 7 at its initial and at its mid-training alpha."""
     _validate.require_float64()
-    cols = []
-    for w in widths:
-        init_fn, apply_fn = network.mlp(width=w, **arch)
-        d = kernel_drift(apply_fn, init_fn, jax.random.split(jax.random.PRNGKey(1000 + w), n_seeds), x0,
-                         eta=eta, beta=beta, loss=loss, steps=steps)
-        for a0, a1, fi, fe in zip(d.alpha0, d.alpha_end, d.f_init, d.f_end):
-            pred = lambda a: float(dynamics.predict_homogeneous(a, fi, eta=eta, beta=beta, loss=loss, steps=[0, steps])[-1])
-            p0, pmid = pred(a0), pred(a0 + 0.5 * (a1 - a0))
-            cols.append((w, (a1 - a0) / a0, p0 - fe, abs(fe - fi), p0 - pmid, pmid - fe))
-    return DriftScan(np.asarray(widths), *(np.array(c) for c in zip(*cols)))
+    rows = [row for w in widths
+            for row in drift_rows(w, n_seeds, arch=arch, x0=x0, eta=eta, beta=beta, loss=loss, steps=steps)]
+    return drift_scan_from_rows(widths, rows)
+
+
+def drift_rows(width, n_seeds, *, arch, x0, eta, beta, loss, steps) -> list[tuple]:
+    """One width of :func:`drift_width_scan`: per network (keys from ``PRNGKey(1000 + width)``) the tuple
+    ``(width, drift, deviation, span, drift_effect, deviation_mid)`` of :class:`DriftScan`."""
+    _validate.require_float64()
+    init_fn, apply_fn = network.mlp(width=width, **arch)
+    d = kernel_drift(apply_fn, init_fn, jax.random.split(jax.random.PRNGKey(1000 + width), n_seeds), x0,
+                     eta=eta, beta=beta, loss=loss, steps=steps)
+    rows = []
+    for a0, a1, fi, fe in zip(d.alpha0, d.alpha_end, d.f_init, d.f_end):
+        pred = lambda a: float(dynamics.predict_homogeneous(a, fi, eta=eta, beta=beta, loss=loss, steps=[0, steps])[-1])
+        p0, pmid = pred(a0), pred(a0 + 0.5 * (a1 - a0))
+        rows.append((width, (a1 - a0) / a0, p0 - fe, abs(fe - fi), p0 - pmid, pmid - fe))
+    return rows
+
+
+def drift_scan_from_rows(widths, rows) -> DriftScan:
+    """The :class:`DriftScan` of the rows of :func:`drift_rows` over ``widths``."""
+    return DriftScan(np.asarray(widths), *(np.array(c) for c in zip(*rows)))
 
 
 class RoundingPrediction(NamedTuple):
@@ -355,6 +373,24 @@ class Float32Check(NamedTuple):
     measured_onset: np.ndarray
     ratio: np.ndarray
     ratio_frozen: np.ndarray
+
+
+def ratio_budget(maps: PrecisionMaps, rounding: RoundingPrediction, loss, *, width, level=0.01) -> np.ndarray:
+    """The tolerance of :attr:`Float32Check.ratio` - 1 at each of its points (where the lost share exceeds ``level``).
+
+    Three budgets add up: the part of the float32 deviation that is not rounding of the updates, measured at the
+    same point in float64 (``dev64 / lost``); the float32 evaluation of the output itself, a sum over ``width``
+    units with round-off about sqrt(width) 2^-24 |f|, relative to the distance travelled |f_pred(T) - f(0)|
+    (divided by ``lost``, as the ratio is); and the formula's use of the gradient at initialisation: over the run
+    the gradient of the loss (eq. 20, L' proportional to (f - f0)^(n-1)) changes by the fraction
+    (n - 1) |f_pred(T) - f(0)| / |f(0) - f0|, which moves every threshold eta_j, and to first order the lost
+    share, by that fraction.
+    """
+    sel = rounding.lost > level
+    travel = np.abs(maps.pred - maps.f_init)
+    change = (loss.n - 1) * travel / abs(maps.f_init - loss.f0)
+    evaluation = np.sqrt(width) * 2.0**-24 * abs(maps.f_init) / travel
+    return (maps.dev64[sel] + evaluation[sel]) / rounding.lost[sel] + change[sel]
 
 
 def float32_check(maps: PrecisionMaps, rounding: RoundingPrediction, *, level=0.01) -> Float32Check:

@@ -205,6 +205,15 @@ class NesterovConvergence(NamedTuple):
         """Convergence order of every distance: the log-log slope against eta (:func:`loglog_slope`)."""
         return {k: loglog_slope(self.eta, getattr(self, k)) for k in self.DISTANCES}
 
+    def slope_budget(self, name: str, n_sigma: float = 3.0) -> float:
+        """The uncertainty of the slope of distance ``name``: ``n_sigma`` standard errors of the least-squares
+        fit (:func:`loglog_slope`; needs four or more learning rates) plus the range of the local slopes
+        between successive learning rates, which measures the higher orders in sqrt(eta) the grid sees."""
+        x, y = np.log(self.eta), np.log(getattr(self, name))
+        _, cov = np.polyfit(x, y, 1, cov=True)
+        local = np.diff(y) / np.diff(x)
+        return float(n_sigma * np.sqrt(cov[0, 0]) + np.ptp(local))
+
 
 def nesterov_convergence(apply_fn, params, x, *, loss, ns=(4, 8, 16, 32, 64), T=16) -> NesterovConvergence:
     """Nesterov's (k-1)/(k+2) method versus the coasting (p = 1) heavy-ball schedule as eta -> 0.

@@ -40,10 +40,23 @@ from .summaries import (FIG5_GROUPS, fig4_gap_table,  # noqa: F401
                         seed_ensemble, seed_tolerance)
 from .grids import FIG45_SEEDS, FIG5_CONTROL, FIG5_LOSSES_QUICK, FIG5_SCALES  # noqa: F401
 from .frames import dataset, export, frame  # noqa: F401
+from . import beyond  # the chapters' scans beyond Figs. 1-5, named by strings ("oc-sweep", "wp-alpha", ...)
+
+COMPUTE.update(beyond.COMPUTE)
+#: Every scan the command line runs by default: the figures and the chapters' scans of :mod:`.beyond`.
+SCANS = FIGS + beyond.NAMES
+_figure_grid = grid
+
+
+def grid(fig, profile: str | None = None) -> list[dict]:  # noqa: F811
+    """The configurations of figure ``fig`` (1-5, :func:`.grids.grid`) or of a scan of :mod:`.beyond`."""
+    return beyond.grid(fig, profile) if fig in beyond.NAMES else _figure_grid(fig, profile)
 
 
 def group_key(fig: int):
     """Configurations with equal group keys are computed together (one architecture, one compile)."""
+    if fig in beyond.NAMES:
+        return beyond.group_key(fig)
     if fig == 1:
         return lambda c: [c["width"], c["hidden_layers"], c["seed"]]
     if fig == 2:
@@ -67,8 +80,8 @@ def results_dir(profile: str | None = None, root: str | os.PathLike | None = Non
 
 
 def store(fig: int, profile: str | None = None, root=None) -> ResultStore:
-    """The result store of figure ``fig`` in ``profile``."""
-    return ResultStore(results_dir(profile, root) / f"fig{fig}")
+    """The result store of figure ``fig`` (or scan ``fig`` of :mod:`.beyond`) in ``profile``."""
+    return ResultStore(results_dir(profile, root) / (fig if fig in beyond.NAMES else f"fig{fig}"))
 
 
 def run(fig: int, profile: str | None = None, results_dir_: str | os.PathLike | None = None,
@@ -156,7 +169,7 @@ def timed_run(figs=FIGS, profile: str | None = None, results_dir_=None, progress
 
 
 __all__ = [
-    "FIGS", "SCAN_VERSIONS", "LOSSES", "ETA_BETA", "PAPER_SUBSETS", "grid", "COMPUTE", "run", "load",
+    "FIGS", "SCANS", "beyond", "SCAN_VERSIONS", "LOSSES", "ETA_BETA", "PAPER_SUBSETS", "grid", "COMPUTE", "run", "load",
     "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "fig3_deviations", "fig5_errors",
     "table", "timed_run", "train_momentum_batched", "ntk_batched", "fig1_summary", "fig3_panels", "fig3_summary",
     "fig4_panels", "fig4_summary", "fig5_summary", "fig5_plot_data",

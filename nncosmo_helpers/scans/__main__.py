@@ -1,6 +1,6 @@
-"""Command line: ``python -m nncosmo_helpers.scans --profile paper [--figs 1 3] [--results DIR] [--scheduler ADDRESS]``.
+"""Command line: ``python -m nncosmo_helpers.scans --profile paper [--figs 1 3 oc-sweep] [--results DIR] [--scheduler ADDRESS]``.
 
-Runs the scans of Figs. 1-5 into the results store (one JSON file per configuration; rerunning
+Runs the scans of Figs. 1-5 and the chapters' scans of :mod:`.beyond` (all by default) into the results store (one JSON file per configuration; rerunning
 reuses what is stored, so an interrupted run resumes), with a progress bar, and prints the wall time
 per figure. With ``--scheduler`` (or ``NNCOSMO_SCHEDULER``) the configurations not yet stored go to
 that Dask cluster, whose workers write them into the same results directory (which they must see);
@@ -19,7 +19,8 @@ from .distributed import SCHEDULER_ENV  # (the module imports Dask only when a s
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nncosmo_helpers.scans", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=None, help="quick or paper (default: $NNCOSMO_PROFILE or quick)")
-    parser.add_argument("--figs", type=int, nargs="+", default=None, help="figures to run (default: 1 2 3 4 5)")
+    parser.add_argument("--figs", nargs="+", default=None,
+                        help="figures (1-5) and chapter scans (oc-sweep, wp-alpha, ...) to run (default: all of them)")
     parser.add_argument("--results", default=None, help="results root (default: $NNCOSMO_RESULTS or <repo>/results)")
     parser.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV) or None,
                         help="address of a Dask scheduler (e.g. tcp://host:8786) to run the scans on "
@@ -36,16 +37,16 @@ def main(argv=None) -> int:
         profile = profiles.get_profile(args.profile)
     except ValueError as exc:
         parser.error(str(exc))
-    from . import FIGS, PAPER_SUBSETS, grid, results_dir, timed_run
+    from . import PAPER_SUBSETS, SCANS, grid, results_dir, timed_run
 
-    figs = tuple(args.figs) if args.figs else FIGS
-    bad = [f for f in figs if f not in FIGS]
+    figs = tuple(int(f) if f.isdigit() else f for f in args.figs) if args.figs else SCANS
+    bad = [f for f in figs if f not in SCANS]
     if bad:
-        parser.error(f"--figs must be among {FIGS}, got {bad}")
+        parser.error(f"--figs must be among {SCANS}, got {bad}")
     where = results_dir(profile, args.results)
     print(f"profile {profile}: figures {figs} -> {where}" + (f" (Dask scheduler {args.scheduler})" if args.scheduler else ""))
     for fig in figs:
-        note = f"; paper-profile subset: {PAPER_SUBSETS[fig]}" if profile == "paper" else ""
+        note = f"; paper-profile subset: {PAPER_SUBSETS[fig]}" if profile == "paper" and fig in PAPER_SUBSETS else ""
         print(f"  fig {fig}: {len(grid(fig, profile))} configurations{note}")
     times = timed_run(figs, profile, args.results, progress=not args.no_progress, scheduler=args.scheduler)
     for fig, t in times.items():

@@ -1,0 +1,428 @@
+"""The scans of the chapters beyond the paper's figures: "Optimisers as cosmologies" and "Width and precision".
+
+Every network these two chapters train is a configuration of one of the scans below, computed and
+stored exactly like the scans of Figs. 1-5 (same :class:`~nncosmo_helpers.results.ResultStore`, same
+command line ``python -m nncosmo_helpers.scans --profile paper``, same Dask path): the chapters only
+read. A scan is named by a string (the figures by their number):
+
+* ``oc-sweep`` -- :func:`~nncosmo_helpers.experiments.schedules.duality_check`: one homogeneous network
+  trained with one momentum schedule (seed, loss, learning rate) against its FLRW equation;
+* ``oc-nesterov`` -- :func:`~nncosmo_helpers.experiments.schedules.nesterov_convergence` (one configuration);
+* ``oc-friedmann`` -- :func:`~nncosmo_helpers.experiments.schedules.friedmann_history`, one run each;
+* ``oc-poly``, ``oc-digits`` -- :mod:`~nncosmo_helpers.experiments.benchmarks`, one configuration per
+  optimiser (its learning-rate grid, every loss or seed of the task);
+* ``wp-alpha`` -- alpha at initialisation, one configuration per width
+  (:func:`~nncosmo_helpers.experiments.precision.alpha_samples`);
+* ``wp-drift`` -- kernel drift and the eq. 7 deviation, one configuration per width
+  (:func:`~nncosmo_helpers.experiments.precision.drift_rows`);
+* ``wp-precision`` -- the float64/float32 maps of one network over (eta, beta) with the rounding
+  prediction (:func:`~nncosmo_helpers.experiments.precision.precision_maps`,
+  :func:`~nncosmo_helpers.experiments.precision.rounding_prediction`).
+
+The settings of each profile are :data:`SETTINGS` (``quick``: what the chapters computed in the
+quick profile; ``paper``: their paper-profile grids). A result is the experiment's own return value
+(a NamedTuple of arrays) encoded losslessly as JSON (:func:`encode`: dtypes, shapes, NaN and inf
+kept), so :func:`read` gives back exactly the objects the chapter would have computed in memory.
+:func:`chapter_profile` decides which profile a chapter shows: the requested one when every scan of
+the chapter is stored, otherwise the quick one (stored, or computed in memory without storing).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import network, profiles
+from ..loss import PolynomialLoss
+
+#: Per scan: bump when its compute function changes what it stores.
+SCAN_VERSIONS = {"oc-sweep": 1, "oc-nesterov": 1, "oc-friedmann": 1, "oc-poly": 1, "oc-digits": 1,
+                 "wp-alpha": 1, "wp-drift": 1, "wp-precision": 1}
+NAMES = tuple(SCAN_VERSIONS)
+#: The scans each chapter reads.
+CHAPTERS = {"optimisers_as_cosmologies": tuple(n for n in NAMES if n.startswith("oc-")),
+            "width_and_precision": tuple(n for n in NAMES if n.startswith("wp-"))}
+
+#: The homogeneous network of both chapters (NTK parameterisation, two erf hidden layers) at x0 = 1.
+ARCH = dict(hidden_layers=2, activation="erf", W_std=1.0, b_std=0.05)
+X0 = 1.0
+
+#: The grids of each profile. Losses are (m, f0, n) of eq. 20.
+SETTINGS = {
+    "optimisers_as_cosmologies": {
+        "quick": dict(width=512, seeds=(0,), etas=(1 / 9, 1 / 36), losses=((0.1, 1.0, 2), (0.01, 1.0, 2)),
+                      steps=1000, beta=0.5, ns=(4, 8, 16, 32), T=16, loss_b=(0.5, 1.0, 2), steps_c=4000,
+                      late_losses=((0.5, 1.0, 2), (0.5, 1.0, 4)), v0=0.01,
+                      poly=dict(width=256, steps=200, seeds=tuple(range(5)), tune_seeds=tuple(range(100, 103))),
+                      digits=dict(hidden=(32,), steps=200, batch_size=64, seeds=tuple(range(5)))),
+        "paper": dict(width=1000, seeds=(0, 1, 2), etas=(1 / 9, 1 / 36, 1 / 144),
+                      losses=((0.1, 1.0, 2), (0.01, 1.0, 2), (0.2, 1.0, 2), (0.1, 10.0, 2), (0.1, 1.0, 4), (0.2, 1.0, 4)),
+                      steps=1000, beta=0.5, ns=(4, 8, 16, 32, 64, 128, 256), T=16, loss_b=(0.5, 1.0, 2), steps_c=20000,
+                      late_losses=((0.5, 1.0, 2), (0.5, 1.0, 4)), v0=0.01,
+                      poly=dict(width=1000, steps=1000, seeds=tuple(range(10)), tune_seeds=tuple(range(100, 105))),
+                      digits=dict(hidden=(64,), steps=1000, batch_size=128, seeds=tuple(range(10)))),
+    },
+    "width_and_precision": {
+        "quick": dict(widths_a=(32, 64, 128, 256, 512, 1024, 2048), seeds_a=24,
+                      widths_d=(32, 64, 128, 256, 512), seeds_d=10, eta=1 / 9, beta=0.0, steps=1000,
+                      loss=(0.1, 1.0, 2), width_p=256, etas_p=tuple(np.logspace(-4, -0.5, 8).tolist()),
+                      betas_p=(0.0, 0.5, 0.9), ref=dict(width=1000, eta=0.0011, beta=0.5)),
+        "paper": dict(widths_a=(32, 64, 128, 256, 512, 1024, 2048, 4096), seeds_a=64,
+                      widths_d=(32, 64, 128, 256, 512, 1024, 2048, 4096), seeds_d=16, eta=1 / 9, beta=0.0, steps=1000,
+                      loss=(0.1, 1.0, 2), width_p=1000, etas_p=tuple(np.logspace(-4.5, -0.5, 17).tolist()),
+                      betas_p=(0.0, 0.5, 0.9), ref=dict(width=1000, eta=0.0011, beta=0.5)),
+    },
+}
+#: The optimisers' learning-rate grids of the two benchmarks (``benchmarks.standard_methods`` arguments).
+POLY_GRIDS = dict(lr_grid=(1.0, 10.0, 100.0, 1000.0), adam_grid=(1e-3, 1e-2, 0.1, 1.0))
+DIGITS_GRIDS = dict(lr_grid=(0.03, 0.1, 0.3, 1.0), adam_grid=(1e-3, 3e-3, 0.01, 0.03))
+#: The losses of the polynomial benchmark.
+POLY_LOSSES = ((0.1, 1.0, 2), (0.1, 10.0, 2), (0.1, 1.0, 4), (0.01, 10.0, 4))
+
+
+def settings(chapter: str, profile: str | None = None) -> dict:
+    """The grid settings of ``chapter`` in ``profile`` (see :data:`SETTINGS`)."""
+    return SETTINGS[chapter][profiles.get_profile(profile)]
+
+
+def _chapter_of(name: str) -> str:
+    return next(ch for ch, names in CHAPTERS.items() if name in names)
+
+
+# ------------------------------------------------------------------------------------------------
+# lossless JSON encoding of the experiments' results
+# ------------------------------------------------------------------------------------------------
+def _enc_float(v: float):
+    v = float(v)
+    return v if np.isfinite(v) else {"__float__": repr(v)}
+
+
+def encode(obj):
+    """A JSON-able form of ``obj`` that :func:`decode` turns back into an equal object.
+
+    NumPy (and JAX) arrays keep dtype and shape, NumPy scalars their type, floats NaN and inf (as
+    tagged strings); NamedTuples of the package are tagged with their class, a
+    :class:`~nncosmo_helpers.loss.PolynomialLoss` with its (m, f0, n); dicts need str keys.
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, np.generic):  # first: np.float64 is a float, np.bool_ is not a bool
+        return {"__scalar__": obj.dtype.str, "value": encode(obj.item())}
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        return _enc_float(obj)
+    if isinstance(obj, PolynomialLoss):
+        return {"__loss__": [encode(obj.m), encode(obj.f0), encode(obj.n)]}
+    if isinstance(obj, (np.ndarray, jax.Array)):
+        a = np.asarray(obj)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"cannot encode an array of dtype {a.dtype}")
+        flat = a.ravel().tolist()
+        if a.dtype.kind == "f":
+            flat = [_enc_float(v) for v in flat]
+        return {"__ndarray__": a.dtype.str, "shape": list(a.shape), "data": flat}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        cls = type(obj)
+        if not cls.__module__.startswith("nncosmo_helpers."):
+            raise TypeError(f"cannot encode a NamedTuple of {cls.__module__}")
+        return {"__namedtuple__": f"{cls.__module__}:{cls.__qualname__}",
+                "fields": {k: encode(v) for k, v in zip(obj._fields, obj)}}
+    if isinstance(obj, (list, tuple)):
+        return {"__tuple__": [encode(v) for v in obj]} if isinstance(obj, tuple) else [encode(v) for v in obj]
+    if isinstance(obj, dict):
+        if not all(isinstance(k, str) for k in obj):
+            raise TypeError("cannot encode a dict with non-str keys")
+        if any(k.startswith("__") for k in obj):
+            raise TypeError("dict keys starting with '__' are reserved for the encoding")
+        return {k: encode(v) for k, v in obj.items()}
+    raise TypeError(f"cannot encode an object of type {type(obj).__name__}")
+
+
+def decode(obj):
+    """The inverse of :func:`encode`."""
+    if isinstance(obj, list):
+        return [decode(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__float__" in obj:
+        return float(obj["__float__"])
+    if "__scalar__" in obj:
+        return np.dtype(obj["__scalar__"]).type(decode(obj["value"]))
+    if "__loss__" in obj:
+        return PolynomialLoss(*obj["__loss__"])
+    if "__ndarray__" in obj:
+        data = [decode(v) for v in obj["data"]]
+        return np.array(data, dtype=np.dtype(obj["__ndarray__"])).reshape(obj["shape"])
+    if "__tuple__" in obj:
+        return tuple(decode(v) for v in obj["__tuple__"])
+    if "__namedtuple__" in obj:
+        module, name = obj["__namedtuple__"].split(":")
+        if not module.startswith("nncosmo_helpers."):
+            raise ValueError(f"refusing to decode a class from {module}")
+        cls = getattr(importlib.import_module(module), name)
+        return cls(**{k: decode(v) for k, v in obj["fields"].items()})
+    return {k: decode(v) for k, v in obj.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# grids
+# ------------------------------------------------------------------------------------------------
+def _cfg(name, **kw):
+    return {"scan": name, "scan_version": SCAN_VERSIONS[name], **kw}
+
+
+def _loss_of(triple) -> PolynomialLoss:
+    m, f0, n = triple
+    return PolynomialLoss(float(m), float(f0), int(n))
+
+
+def grid(name: str, profile: str | None = None) -> list[dict]:
+    """The configurations of scan ``name`` in ``profile``, in the order the chapter uses them."""
+    if name not in SCAN_VERSIONS:
+        raise ValueError(f"scan must be one of {NAMES}, got {name!r}")
+    s = settings(_chapter_of(name), profile)
+    if name == "oc-sweep":  # seeds x losses x learning rates x schedules: the order of duality_sweep
+        from ..experiments.schedules import cosmology_schedules
+
+        names = [sc.name for sc in cosmology_schedules(beta=s["beta"])]
+        return [_cfg(name, width=s["width"], **ARCH, x0=X0, seed=seed, loss=list(loss), eta=eta, schedule=sn,
+                     schedule_beta=s["beta"], steps=s["steps"])
+                for seed in s["seeds"] for loss in s["losses"] for eta in s["etas"] for sn in names]
+    if name == "oc-nesterov":
+        return [_cfg(name, width=s["width"], **ARCH, x0=X0, seed=s["seeds"][0], loss=list(s["loss_b"]),
+                     ns=list(s["ns"]), T=s["T"])]
+    if name == "oc-friedmann":  # the run of the schedules figure, the two late-time runs, the V0 > 0 run
+        runs = [(s["losses"][0], 0.0, s["steps"])] + [(lo, 0.0, s["steps_c"]) for lo in s["late_losses"]]
+        runs.append((s["late_losses"][0], s["v0"], s["steps_c"]))
+        return [_cfg(name, width=s["width"], **ARCH, x0=X0, seed=s["seeds"][0], loss=list(lo), eta=s["etas"][0],
+                     v0=v0, steps=steps) for lo, v0, steps in runs]
+    if name in ("oc-poly", "oc-digits"):
+        from ..experiments.benchmarks import standard_methods
+
+        if name == "oc-poly":
+            p = s["poly"]
+            return [_cfg(name, width=p["width"], hidden_layers=1, activation="erf", W_std=1.0, b_std=0.05, x0=X0,
+                         losses=[list(lo) for lo in POLY_LOSSES], steps=p["steps"], seeds=list(p["seeds"]),
+                         tune_seeds=list(p["tune_seeds"]), method=m.name, lr_grid=list(m.lr_grid))
+                    for m in standard_methods(**POLY_GRIDS)]
+        d = s["digits"]
+        return [_cfg(name, hidden=list(d["hidden"]), steps=d["steps"], batch_size=d["batch_size"], seeds=list(d["seeds"]),
+                     method=m.name, lr_grid=list(m.lr_grid)) for m in standard_methods(**DIGITS_GRIDS)]
+    if name == "wp-alpha":
+        return [_cfg(name, width=w, **ARCH, x0=X0, n_seeds=s["seeds_a"]) for w in s["widths_a"]]
+    if name == "wp-drift":
+        return [_cfg(name, width=w, **ARCH, x0=X0, n_seeds=s["seeds_d"], eta=s["eta"], beta=s["beta"],
+                     loss=list(s["loss"]), steps=s["steps"]) for w in s["widths_d"]]
+    # wp-precision: the (eta, beta) map of one network, and the reference point at the paper's width
+    ref = s["ref"]
+    return [_cfg(name, width=w, **ARCH, x0=X0, seed=0, loss=list(s["loss"]), etas=list(etas), betas=list(betas),
+                 steps=s["steps"])
+            for w, etas, betas in ((s["width_p"], s["etas_p"], s["betas_p"]), (ref["width"], [ref["eta"]], [ref["beta"]]))]
+
+
+def group_key(name: str):
+    """Configurations with equal keys are computed together (one network, one compilation)."""
+    if name == "oc-sweep":
+        return lambda c: [c["schedule"], c["seed"]]
+    if name in ("oc-poly", "oc-digits"):
+        return lambda c: c["method"]
+    if name == "oc-friedmann":
+        return lambda c: [c["steps"], c["seed"]]
+    return lambda c: [c["width"], c.get("seed")]
+
+
+# ------------------------------------------------------------------------------------------------
+# compute functions: a batch of configurations -> list of {"value": encode(experiment result)}
+# ------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _mlp(width, hidden_layers, activation, W_std, b_std):
+    """One (init_fn, apply_fn) per architecture in a process: the jitted loops take apply_fn as a static
+    argument, so a new closure per configuration would recompile them."""
+    return network.mlp(width=width, hidden_layers=hidden_layers, activation=activation, W_std=W_std, b_std=b_std)
+
+
+def _net(c):
+    return _mlp(c["width"], c["hidden_layers"], c["activation"], c["W_std"], c["b_std"])
+
+
+def _x0(c):
+    return jnp.full((1, 1), c["x0"])
+
+
+def _params(c):
+    init_fn, _ = _net(c)
+    return init_fn(jax.random.PRNGKey(c["seed"]), 1)
+
+
+def _compute_sweep(configs):
+    from ..experiments.schedules import cosmology_schedules, duality_check
+
+    out = []
+    for c in configs:
+        sched = {s.name: s for s in cosmology_schedules(beta=c["schedule_beta"])}[c["schedule"]]
+        r = duality_check(_net(c)[1], _params(c), _x0(c), sched, eta=c["eta"], loss=_loss_of(c["loss"]),
+                          steps=c["steps"], seed=c["seed"])
+        out.append({"value": encode(r)})
+    return out
+
+
+def _compute_nesterov(configs):
+    from ..experiments.schedules import nesterov_convergence
+
+    return [{"value": encode(nesterov_convergence(_net(c)[1], _params(c), _x0(c), loss=_loss_of(c["loss"]),
+                                                  ns=tuple(c["ns"]), T=c["T"]))} for c in configs]
+
+
+def _compute_friedmann(configs):
+    from ..experiments.schedules import friedmann_history
+
+    return [{"value": encode(friedmann_history(_net(c)[1], _params(c), _x0(c), loss=_loss_of(c["loss"]), eta=c["eta"],
+                                               v0=c["v0"], steps=c["steps"]))} for c in configs]
+
+
+def _method(c, grids):
+    from ..experiments.benchmarks import standard_methods
+
+    m = {m.name: m for m in standard_methods(**grids)}[c["method"]]
+    if list(m.lr_grid) != c["lr_grid"]:
+        raise ValueError(f"{c['method']}: the stored learning-rate grid {c['lr_grid']} is not the method's {m.lr_grid}")
+    return m
+
+
+def _compute_poly(configs):
+    from ..experiments.benchmarks import benchmark_polynomial
+
+    out = []
+    for c in configs:
+        init_fn, apply_fn = _net(c)
+        losses = [_loss_of(lo) for lo in c["losses"]]
+        res = benchmark_polynomial([_method(c, POLY_GRIDS)], losses, apply_fn=apply_fn, init_fn=init_fn, x=_x0(c),
+                                   steps=c["steps"], seeds=tuple(c["seeds"]),
+                                   tune_seeds=tuple(c["tune_seeds"]))
+        out.append({"value": encode([res[lo][0] for lo in losses])})
+    return out
+
+
+def _compute_digits(configs):
+    from ..experiments.benchmarks import benchmark_digits
+
+    return [{"value": encode(benchmark_digits([_method(c, DIGITS_GRIDS)], hidden=tuple(c["hidden"]), steps=c["steps"],
+                                              batch_size=c["batch_size"], seeds=tuple(c["seeds"]))[0])}
+            for c in configs]
+
+
+def _compute_alpha(configs):
+    from ..experiments.precision import alpha_samples
+
+    return [{"value": encode(alpha_samples(c["width"], c["n_seeds"], arch=_arch(c), x0=_x0(c)))} for c in configs]
+
+
+def _arch(c):
+    return {k: c[k] for k in ARCH}
+
+
+def _compute_drift(configs):
+    from ..experiments.precision import drift_rows
+
+    return [{"value": encode(drift_rows(c["width"], c["n_seeds"], arch=_arch(c), x0=_x0(c), eta=c["eta"], beta=c["beta"],
+                                        loss=_loss_of(c["loss"]), steps=c["steps"]))} for c in configs]
+
+
+def _compute_precision(configs):
+    from ..experiments.precision import precision_maps, rounding_prediction
+
+    out = []
+    for c in configs:
+        loss, etas, betas = _loss_of(c["loss"]), np.asarray(c["etas"], float), np.asarray(c["betas"], float)
+        maps = precision_maps(width=c["width"], arch=_arch(c), x=_x0(c), loss=loss, etas=etas, betas=betas,
+                              steps=c["steps"], seed=c["seed"])
+        init_fn, apply_fn = network.mlp(width=c["width"], **_arch(c))
+        rounding = rounding_prediction(apply_fn, init_fn(jax.random.PRNGKey(c["seed"]), 1), _x0(c), loss=loss, etas=etas,
+                                       betas=betas, width=c["width"])
+        out.append({"value": encode({"maps": maps, "rounding": rounding})})
+    return out
+
+
+COMPUTE = {"oc-sweep": _compute_sweep, "oc-nesterov": _compute_nesterov, "oc-friedmann": _compute_friedmann,
+           "oc-poly": _compute_poly, "oc-digits": _compute_digits, "wp-alpha": _compute_alpha,
+           "wp-drift": _compute_drift, "wp-precision": _compute_precision}
+
+
+# ------------------------------------------------------------------------------------------------
+# reading
+# ------------------------------------------------------------------------------------------------
+class Read(NamedTuple):
+    """A scan as a chapter reads it: the configurations, the decoded results (the experiments' own
+    return values, in grid order) and the profile they belong to."""
+
+    configs: list
+    values: list
+    profile: str
+
+
+def chapter_profile(chapter: str, profile: str | None = None, results_dir_=None) -> str:
+    """``profile`` if every scan of ``chapter`` is stored complete for it, else ``"quick"``."""
+    from . import load
+
+    profile = profiles.get_profile(profile)
+    loaded = {name: load(name, profile, results_dir_) for name in CHAPTERS[chapter]}
+    if all(r is not None for r in loaded.values()):
+        for name, results in loaded.items():  # :func:`read` takes them from here instead of loading twice
+            _LOADED[(name, profile, str(results_dir_))] = results
+        return profile
+    return "quick"
+
+
+#: Results loaded by :func:`chapter_profile`, handed to the next :func:`read` of the same scan (then dropped).
+_LOADED: dict = {}
+
+
+def read(name: str, profile: str | None = None, results_dir_=None) -> Read:
+    """Scan ``name`` in ``profile``: stored results when complete, else computed in memory (not stored).
+
+    Unlike :func:`~nncosmo_helpers.scans.load_or_compute` there is no fallback to another profile:
+    pick the profile with :func:`chapter_profile` first, so that a chapter shows one profile throughout.
+    """
+    from . import compute, load
+
+    profile = profiles.get_profile(profile)
+    configs = grid(name, profile)
+    results = _LOADED.pop((name, profile, str(results_dir_)), None) or load(name, profile, results_dir_)
+    if results is None:
+        results = compute(name, configs)
+    return Read(configs, [decode(r["value"]) for r in results], profile)
+
+
+# -- the chapters' objects from the scans ----------------------------------------------------------
+def poly_results(r: Read) -> dict:
+    """``oc-poly`` as :func:`~nncosmo_helpers.experiments.benchmarks.benchmark_polynomial` returns it:
+    {PolynomialLoss: [BenchmarkResult per method]} (losses and methods in grid order)."""
+    losses = [_loss_of(lo) for lo in r.configs[0]["losses"]]
+    return {lo: [per_method[k] for per_method in r.values] for k, lo in enumerate(losses)}
+
+
+def alpha_scan(r: Read):
+    """``wp-alpha`` as :func:`~nncosmo_helpers.experiments.precision.alpha_width_scan` returns it."""
+    from .. import ntk
+    from ..experiments.precision import AlphaScan
+
+    c0 = r.configs[0]
+    alpha_inf = float(ntk.infinite_width_ntk(_x0(c0), **_arch(c0))[0, 0])
+    return AlphaScan(np.asarray([c["width"] for c in r.configs]), np.array(r.values), alpha_inf)
+
+
+def drift_scan(r: Read):
+    """``wp-drift`` as :func:`~nncosmo_helpers.experiments.precision.drift_width_scan` returns it."""
+    from ..experiments.precision import drift_scan_from_rows
+
+    return drift_scan_from_rows([c["width"] for c in r.configs], [row for rows in r.values for row in rows])
+
+
+__all__ = ["NAMES", "CHAPTERS", "SETTINGS", "SCAN_VERSIONS", "COMPUTE", "grid", "group_key", "settings", "encode",
+           "decode", "read", "chapter_profile", "Read", "poly_results", "alpha_scan", "drift_scan"]

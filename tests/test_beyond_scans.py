@@ -1,0 +1,178 @@
+"""The chapters' scans (:mod:`nncosmo_helpers.scans.beyond`): lossless encoding, grids, the store round trip,
+the profile a chapter reads, and the command line.
+
+References: the experiments' own functions called directly (not through the scans), NumPy's bitwise array
+equality, and the chapters' settings written out here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+from nncosmo_helpers import network, scans  # noqa: E402
+from nncosmo_helpers.experiments.benchmarks import BenchmarkResult  # noqa: E402
+from nncosmo_helpers.experiments.schedules import FriedmannHistory, friedmann_history  # noqa: E402
+from nncosmo_helpers.loss import PolynomialLoss  # noqa: E402
+from nncosmo_helpers.results import ResultStore, canonical_json  # noqa: E402
+from nncosmo_helpers.scans import beyond  # noqa: E402
+
+
+def _roundtrip(obj):
+    return beyond.decode(json.loads(canonical_json(beyond.encode(obj))))
+
+
+def _same(a, b):
+    """Equal objects, arrays bit for bit with the same dtype, NaN equal to NaN."""
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and \
+            np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+    if isinstance(a, np.generic):
+        return type(a) is type(b) and (a == b or (np.isnan(a) and np.isnan(b)))
+    if isinstance(a, float):
+        return type(b) is float and (a == b or (np.isnan(a) and np.isnan(b)))
+    if isinstance(a, PolynomialLoss):
+        return (a.m, a.f0, a.n) == (b.m, b.f0, b.n)
+    if isinstance(a, tuple) and hasattr(a, "_fields"):
+        return type(a) is type(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b and type(a) is type(b)
+
+
+def test_encoding_is_lossless():
+    grid = np.array([[1.0, np.inf], [np.nan, -np.inf]])
+    metrics = {"test_loss": np.array([0.1, 0.30000001], np.float32), "n": np.arange(3)}
+    obj = {
+        "bench": BenchmarkResult("Adam", np.array([1e-3, 0.1]), grid, 0.1, metrics),
+        "hist": FriedmannHistory(*(np.linspace(0, 1, 4) * k for k in range(1, 8))),
+        "loss": PolynomialLoss(0.1, 10.0, 4),
+        "scalars": (np.float32(0.1), np.float64(1 / 3), np.int64(7), float("nan"), -float("inf"), 2, True, None, "s"),
+    }
+    back = _roundtrip(obj)
+    assert _same(obj, back)
+    assert back["bench"].metrics["test_loss"].dtype == np.float32  # a float32 mean stays a float32 mean
+    assert float(back["bench"].metrics["test_loss"].mean()) == float(metrics["test_loss"].mean())
+
+
+def test_encoding_refuses_what_it_cannot_restore():
+    with pytest.raises(TypeError):
+        beyond.encode({1: 2.0})  # non-str keys
+    with pytest.raises(TypeError):
+        beyond.encode(object())
+    with pytest.raises(ValueError):
+        beyond.decode({"__namedtuple__": "os:stat_result", "fields": {}})
+
+
+def test_grids_hold_the_chapters_settings():
+    # the quick profile: what the chapters computed in memory before they read scans
+    sweep = scans.grid("oc-sweep", "quick")
+    assert len(sweep) == 1 * 2 * 2 * 7 and {c["width"] for c in sweep} == {512}
+    assert [c["schedule"] for c in sweep[:7]][0] == "de Sitter, beta=0.5" and sweep[0]["eta"] == 1 / 9
+    assert [c["width"] for c in scans.grid("wp-alpha", "quick")] == [32, 64, 128, 256, 512, 1024, 2048]
+    assert [c["width"] for c in scans.grid("wp-drift", "paper")] == [32, 64, 128, 256, 512, 1024, 2048, 4096]
+    prec = scans.grid("wp-precision", "quick")
+    assert np.array_equal(prec[0]["etas"], np.logspace(-4, -0.5, 8)) and prec[1]["etas"] == [0.0011]
+    assert len(scans.grid("oc-sweep", "paper")) == 3 * 6 * 3 * 7
+    for name in beyond.NAMES:
+        for profile in ("quick", "paper"):
+            configs = scans.grid(name, profile)
+            assert configs and all(c["scan"] == name for c in configs)
+            canonical_json(configs)  # JSON-able, no NaN
+            keys = {canonical_json(scans.group_key(name)(c)) for c in configs}
+            assert 1 <= len(keys) <= len(configs)
+    with pytest.raises(ValueError):
+        beyond.grid("oc-nothing", "quick")
+
+
+def _small_friedmann(seed=0):
+    c = scans.grid("oc-friedmann", "quick")[0]
+    return {**c, "width": 16, "steps": 40, "seed": seed}
+
+
+def test_store_round_trip_equals_the_direct_computation(tmp_path, monkeypatch):
+    configs = [_small_friedmann(0), {**_small_friedmann(1), "v0": 0.01}]
+    stored = scans.run("oc-friedmann", "quick", tmp_path, configs=configs, progress=False)
+    init_fn, apply_fn = network.mlp(width=16, **beyond.ARCH)
+    for c, r in zip(configs, stored):
+        direct = friedmann_history(apply_fn, init_fn(jax.random.PRNGKey(c["seed"]), 1), np.ones((1, 1)),
+                                   loss=PolynomialLoss(*c["loss"]), eta=c["eta"], v0=c["v0"], steps=c["steps"])
+        assert _same(direct, beyond.decode(r["value"]))
+    assert (tmp_path / "quick" / "oc-friedmann").is_dir()
+    # a rerun reads, it does not compute
+    monkeypatch.setitem(scans.COMPUTE, "oc-friedmann", lambda cs: pytest.fail("recomputed a stored result"))
+    again = scans.run("oc-friedmann", "quick", tmp_path, configs=configs, progress=False)
+    assert [a["value"] for a in again] == [r["value"] for r in stored]
+
+
+def test_chapter_reads_the_stored_profile_only_when_complete(tmp_path, monkeypatch):
+    chapter = "width_and_precision"
+    assert beyond.chapter_profile(chapter, "paper", tmp_path) == "quick"
+    # store a stand-in result for every paper configuration of the chapter's scans but one
+    names = beyond.CHAPTERS[chapter]
+    for name in names:
+        st = ResultStore(tmp_path / "paper" / name)
+        for k, c in enumerate(scans.grid(name, "paper")):
+            if name == names[-1] and k == 0:
+                continue
+            st.save(c, {"value": beyond.encode(np.array([float(k)]))})
+    assert beyond.chapter_profile(chapter, "paper", tmp_path) == "quick"
+    c0 = scans.grid(names[-1], "paper")[0]
+    ResultStore(tmp_path / "paper" / names[-1]).save(c0, {"value": beyond.encode(np.array([0.0]))})
+    assert beyond.chapter_profile(chapter, "paper", tmp_path) == "paper"
+    monkeypatch.setitem(scans.COMPUTE, "wp-alpha", lambda cs: pytest.fail("computed instead of reading"))
+    r = beyond.read("wp-alpha", "paper", tmp_path)
+    assert r.profile == "paper" and [float(v[0]) for v in r.values] == list(range(len(r.configs)))
+
+
+def test_command_line_runs_the_chapters_scans(monkeypatch, capsys):
+    from nncosmo_helpers.scans import __main__ as cli
+
+    seen = {}
+    monkeypatch.setattr(scans, "timed_run", lambda figs, *a, **kw: seen.setdefault("figs", figs) and {f: 0.0 for f in figs})
+    assert cli.main(["--profile", "quick", "--figs", "2", "oc-nesterov", "--no-progress"]) == 0
+    assert seen["figs"] == (2, "oc-nesterov")
+    seen.clear()
+    assert cli.main(["--profile", "quick", "--no-progress"]) == 0
+    assert seen["figs"] == scans.FIGS + beyond.NAMES  # by default every scan, so `make book-paper` runs them all
+    with pytest.raises(SystemExit):
+        cli.main(["--profile", "quick", "--figs", "oc-nothing"])
+
+
+def test_slope_budget_is_three_standard_errors_plus_the_local_slope_range():
+    from nncosmo_helpers.experiments.schedules import NesterovConvergence
+
+    eta = 1.0 / np.array([4.0, 8.0, 16.0, 32.0]) ** 2
+    d = 0.3 * np.sqrt(eta) * (1 + 0.5 * np.sqrt(eta)) * np.array([1.0, 1.02, 0.99, 1.0])
+    conv = NesterovConvergence(eta, np.arange(3.0), {}, np.zeros(3), 1.0, d, d, d, d)
+    # independent: ordinary least squares written out, the unbiased residual variance (N - 2 degrees of freedom)
+    x, y = np.log(eta), np.log(d)
+    X = np.stack([x, np.ones_like(x)], axis=1)
+    coef = np.linalg.solve(X.T @ X, X.T @ y)
+    resid = y - X @ coef
+    var = resid @ resid / (len(x) - 2)
+    se = np.sqrt(var * np.linalg.inv(X.T @ X)[0, 0])
+    local = [(y[k + 1] - y[k]) / (x[k + 1] - x[k]) for k in range(3)]
+    assert conv.slope_budget("nesterov_vs_coasting") == pytest.approx(3 * se + max(local) - min(local), rel=1e-12)
+
+
+def test_ratio_budget_adds_the_float64_deviation_and_the_gradient_change():
+    from nncosmo_helpers.experiments.precision import PrecisionMaps, RoundingPrediction, float32_check, ratio_budget
+
+    etas, betas = np.array([1e-4, 1e-2]), np.array([0.0])
+    pred = np.array([[1.9, 1.0]])  # f_init = 2, f0 = 1: the output travels 0.1 and 1.0
+    maps = PrecisionMaps(etas, betas, dev64=np.array([[0.002, 0.001]]), dev32=np.array([[0.2, 0.001]]),
+                         f64=pred, f32=pred, pred=pred, alpha=1.0, f_init=2.0)
+    lost = np.array([[0.25, 0.001]])
+    rounding = RoundingPrediction(etas, betas, lost, lost, np.array([1e-3]), np.array([1e-3]))
+    budget = ratio_budget(maps, rounding, PolynomialLoss(0.1, 1.0, 4), width=100, level=0.01)
+    # only the first point loses more than 1%: (0.002 + 10 * 2^-24 * 2 / 0.1) / 0.25 + (4 - 1) * 0.1 / 1
+    assert budget.shape == (1,) and budget[0] == pytest.approx((0.002 + 200 / 2**24) / 0.25 + 0.3, rel=1e-12)
+    assert float32_check(maps, rounding).ratio.shape == budget.shape
