@@ -7,7 +7,7 @@ export NNCOSMO_PROFILE ?= quick
 # Sphinx: warnings are errors, nitpicky cross-references, keep going to report all of them.
 BOOK_FLAGS ?= -W -n --keep-going
 
-.PHONY: venv book test unit nbval nbval-refs claims-refs refs clean lock
+.PHONY: venv book test unit check-tooling nbval nbval-refs claims-refs refs clean lock
 # where the executed chapters record their claims (nncosmo_helpers.book.claim)
 CLAIMS_DIR := $(CURDIR)/_build/claims
 
@@ -28,23 +28,32 @@ book: $(STAMP)
 	rm -f _build/html/.nncosmo-offline-build
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
 
-## make test: set up, run the unit tests and every chapter under nbval, then check the chapters' claims
+## make test: set up, run the unit tests and every chapter under nbval, then check the chapters' claims.
+# The unit tests and the chapters are independent: they run side by side (two jobs for two cores), and
+# the chapters themselves run NBVAL_JOBS at a time, longest first. The checks of the project's own
+# machinery (mutation check, Dask cluster, book builds, JupyterLab server, nbval harness: pytest marker
+# `tooling`) are `make check-tooling`, which CI runs after `make test`.
+NBVAL_JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -q
-	$(MAKE) nbval
+	$(MAKE) -j2 --output-sync=target unit nbval
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -m "not tooling"
+
+## make check-tooling: the tests of the project's machinery (run by CI; slower than `make test`)
+check-tooling: $(STAMP)
+	$(BIN)/python -m pytest tests -q -m tooling
 
 # Every chapter in _toc.yml, converted with jupytext into a copy of its stored reference notebook
-# (tests/nbval/), is executed and its `# NBVAL_CHECK_OUTPUT` cells compared with the stored outputs.
-# The chapters record their claims into $(CLAIMS_DIR) (emptied first: a chapter that stopped recording
-# fails), and tools/claims.py compares them with tests/claims/; either failure fails the target.
+# (tests/nbval/), is executed and its `# NBVAL_CHECK_OUTPUT` cells compared with the stored outputs
+# (one pytest per chapter, NBVAL_JOBS at a time; `tools/nbval_chapters.py prepare` prints them longest
+# first). The chapters record their claims into $(CLAIMS_DIR) (emptied first: a chapter that stopped
+# recording fails), and tools/claims.py compares them with tests/claims/; any failure fails the target.
 nbval: $(STAMP)
 	rm -rf $(CLAIMS_DIR)
-	$(BIN)/python tools/nbval_chapters.py prepare _build/nbval
-	NNCOSMO_CLAIMS_DIR=$(CLAIMS_DIR) $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 \
-	  -p no:cacheprovider -q _build/nbval; status=$$?; \
+	$(BIN)/python tools/nbval_chapters.py prepare _build/nbval > _build/nbval-order.txt
+	NNCOSMO_CLAIMS_DIR=$(CLAIMS_DIR) xargs -P $(NBVAL_JOBS) -n 1 $(BIN)/python -m pytest --nbval-lax \
+	  --nbval-cell-timeout=900 -p no:cacheprovider -q < _build/nbval-order.txt; status=$$?; \
 	$(BIN)/python tools/claims.py check $(CLAIMS_DIR) tests/claims || status=1; exit $$status
 
 ## make refs [CHAPTERS="book/x.md ..."]: re-execute chapters (all by default) and store their references:

@@ -29,6 +29,9 @@ from pathlib import Path
 import jax
 import pytest
 
+# The project's own machinery, not its results: run by `make check-tooling` (and CI), not `make test`.
+pytestmark = pytest.mark.tooling
+
 from nncosmo_helpers import scans
 from nncosmo_helpers.results import canonical_json
 from nncosmo_helpers.scans import distributed as D

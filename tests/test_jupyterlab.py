@@ -30,6 +30,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+# The project's own machinery, not its results: run by `make check-tooling` (and CI), not `make test`.
+pytestmark = pytest.mark.tooling
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,6 +22,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+# The project's own machinery, not its results: run by `make check-tooling` (and CI), not `make test`.
+pytestmark = pytest.mark.tooling
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHAPTER = textwrap.dedent(

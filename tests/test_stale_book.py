@@ -25,6 +25,9 @@ from pathlib import Path
 
 import pytest
 
+# The project's own machinery, not its results: run by `make check-tooling` (and CI), not `make test`.
+pytestmark = pytest.mark.tooling
+
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
 

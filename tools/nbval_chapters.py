@@ -93,7 +93,16 @@ def is_notebook(md: Path) -> bool:
     return md.read_text().startswith("---") and "jupytext" in head
 
 
+#: The chapters' quick-profile execution cost, most expensive first (CPU seconds measured on 2026-12-02:
+#: quantitative ~190, perturbations ~120, optimisers ~120 and width ~110 computing their scans, appendix
+#: ~85, background and continuous_limit less). ``prepare`` prints the notebooks in this order so that
+#: ``make nbval``, running several at a time, does not start the longest last; unknown chapters first.
+COST_ORDER = ("quantitative", "perturbations", "optimisers_as_cosmologies", "width_and_precision", "appendix",
+              "background", "continuous_limit")
+
+
 def prepare(out: Path) -> None:
+    """Write the notebooks nbval runs into ``out`` and print their paths, most expensive first."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -115,6 +124,9 @@ def prepare(out: Path) -> None:
         _number_cells(dest, keep_outputs=True)
     if missing:
         raise SystemExit(f"no nbval reference for {missing}: run `make nbval-refs CHAPTERS=...` and commit it")
+    rank = {name: i for i, name in enumerate(COST_ORDER)}
+    for nb in sorted(out.glob("*.ipynb"), key=lambda p: rank.get(p.stem, -1)):
+        print(nb.relative_to(ROOT) if nb.is_relative_to(ROOT) else nb)
 
 
 def store_refs(chapters: list[Path], recorded: Path | None = None) -> None:

@@ -42,11 +42,12 @@ from ..loss import PolynomialLoss
 
 #: Per scan: bump when its compute function changes what it stores.
 SCAN_VERSIONS = {"oc-sweep": 1, "oc-nesterov": 1, "oc-friedmann": 1, "oc-poly": 1, "oc-digits": 1,
-                 "wp-alpha": 1, "wp-drift": 1, "wp-precision": 1}
+                 "wp-alpha": 1, "wp-drift": 1, "wp-precision": 1, "ap-mean-field": 1}
 NAMES = tuple(SCAN_VERSIONS)
 #: The scans each chapter reads.
 CHAPTERS = {"optimisers_as_cosmologies": tuple(n for n in NAMES if n.startswith("oc-")),
-            "width_and_precision": tuple(n for n in NAMES if n.startswith("wp-"))}
+            "width_and_precision": tuple(n for n in NAMES if n.startswith("wp-")),
+            "appendix": ("ap-mean-field",)}
 
 #: The homogeneous network of both chapters (NTK parameterisation, two erf hidden layers) at x0 = 1.
 ARCH = dict(hidden_layers=2, activation="erf", W_std=1.0, b_std=0.05)
@@ -186,6 +187,10 @@ def grid(name: str, profile: str | None = None) -> list[dict]:
     """The configurations of scan ``name`` in ``profile``, in the order the chapter uses them."""
     if name not in SCAN_VERSIONS:
         raise ValueError(f"scan must be one of {NAMES}, got {name!r}")
+    if name == "ap-mean-field":  # Appendix B's grid: the paper's Fig. 5 architectures with seeds
+        from . import mean_field
+
+        return [_cfg(name, **c) for c in mean_field.grid(profiles.get_profile(profile))]
     s = settings(_chapter_of(name), profile)
     if name == "oc-sweep":  # seeds x losses x learning rates x schedules: the order of duality_sweep
         from ..experiments.schedules import cosmology_schedules
@@ -234,6 +239,8 @@ def group_key(name: str):
         return lambda c: c["method"]
     if name == "oc-friedmann":
         return lambda c: [c["steps"], c["seed"]]
+    if name == "ap-mean-field":  # one batched training per architecture, seed and interval
+        return lambda c: [c["width"], c["hidden_layers"], c["activation"], c["seed"], c["interval"]]
     return lambda c: [c["width"], c.get("seed")]
 
 
@@ -349,7 +356,13 @@ def _compute_precision(configs):
     return out
 
 
-COMPUTE = {"oc-sweep": _compute_sweep, "oc-nesterov": _compute_nesterov, "oc-friedmann": _compute_friedmann,
+def _compute_mean_field(configs):
+    from . import mean_field
+
+    return [{"value": encode(r)} for r in mean_field.compute(configs)]
+
+
+COMPUTE = {"ap-mean-field": _compute_mean_field, "oc-sweep": _compute_sweep, "oc-nesterov": _compute_nesterov, "oc-friedmann": _compute_friedmann,
            "oc-poly": _compute_poly, "oc-digits": _compute_digits, "wp-alpha": _compute_alpha,
            "wp-drift": _compute_drift, "wp-precision": _compute_precision}
 

@@ -16,9 +16,12 @@ architecture and seed) and returns one row per configuration: the comparison
 (:func:`fraction_travelled`), and, for quadratic losses, :func:`reduction_bound`, an a-priori bound
 on how far the mean-NTK prediction can be from the frozen-kernel eq. 9.
 
-Nothing is stored: the rows are computed in memory. Quick: 64 runs at width 100 (about 60 s of CPU
-of the appendix chapter's ~85 s). Paper: 240 runs at width 1000; not yet run, so its cost is not
-measured (the two-hidden-layer width-1000 runs dominate); it may need the results store of the scans.
+The grid is the stored scan ``"ap-mean-field"`` of :mod:`nncosmo_helpers.scans.beyond` (run by
+``python -m nncosmo_helpers.scans``, so by ``make book-paper``); the appendix reads it with
+``beyond.read`` and computes the quick profile in memory when nothing is stored (:func:`rows`). Quick:
+64 runs at width 100 (about 60 s of CPU of the appendix chapter's ~85 s). Paper: 240 runs at width
+1000; its cost was not measured in the session that wrote this (the two-hidden-layer width-1000 runs
+dominate).
 """
 
 from __future__ import annotations
