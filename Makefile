@@ -51,6 +51,7 @@ check-tooling: $(STAMP)
 # recording fails), and tools/claims.py compares them with tests/claims/; any failure fails the target.
 nbval: $(STAMP)
 	rm -rf $(CLAIMS_DIR)
+	mkdir -p _build
 	$(BIN)/python tools/nbval_chapters.py prepare _build/nbval > _build/nbval-order.txt
 	NNCOSMO_CLAIMS_DIR=$(CLAIMS_DIR) xargs -P $(NBVAL_JOBS) -n 1 $(BIN)/python -m pytest --nbval-lax \
 	  --nbval-cell-timeout=900 -p no:cacheprovider -q < _build/nbval-order.txt; status=$$?; \
