@@ -42,7 +42,7 @@ from ..loss import PolynomialLoss
 
 #: Per scan: bump when its compute function changes what it stores.
 SCAN_VERSIONS = {"oc-sweep": 1, "oc-nesterov": 1, "oc-friedmann": 1, "oc-poly": 1, "oc-digits": 1,
-                 "wp-alpha": 1, "wp-drift": 1, "wp-precision": 1, "ap-mean-field": 1}
+                 "wp-alpha": 1, "wp-drift": 1, "wp-precision": 1, "ap-mean-field": 2}
 NAMES = tuple(SCAN_VERSIONS)
 #: The scans each chapter reads.
 CHAPTERS = {"optimisers_as_cosmologies": tuple(n for n in NAMES if n.startswith("oc-")),

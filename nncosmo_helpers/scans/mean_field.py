@@ -144,7 +144,7 @@ def _compute_group(configs):
         row = {key: c[key] for key in ("width", "hidden_layers", "activation", "W_std", "b_std", "interval", "seed",
                                        "eta", "beta")}
         row.update(loss=loss, lambda_ratio=float(lam[0] / lam[1]), uniform_overlap=modes.uniform_overlap(),
-                   leading_mode=dynamics.leading_mode(modes), diverged=int(res["divergence_step"][i]) >= 0,
+                   leading_mode=dynamics.leading_mode(modes, degeneracy=dynamics.degeneracy_ratio(c["width"])), diverged=int(res["divergence_step"][i]) >= 0,
                    comparison=None, fraction=np.nan, moving=False, reduction_bound=None)
         if not row["diverged"]:
             f = np.asarray(res["f"][i], dtype=float)

@@ -329,15 +329,17 @@ def _fraction_travelled(f_bar, f0) -> float:
     return float(fraction_travelled(f_bar[0], f_bar[-1], f0))
 
 
-def _leading_class(result) -> str:
-    """The one v1 decision (dynamics.leading_mode_class) of a Fig. 4/5 record."""
+def _leading_class(result, width=None) -> str:
+    """The one v1 decision (dynamics.leading_mode_class) of a Fig. 4/5 record of a width-``width`` network
+    (the degeneracy threshold is :func:`dynamics.degeneracy_ratio` of the width; ``None``: the paper's width)."""
     from .. import dynamics
 
     ratio = result.get("lambda_ratio")
     if ratio is None:
         ev = result["eigenvalues_over_N"]
         ratio = ev[0] / ev[1] if ev[1] > 0 else np.inf
-    return str(dynamics.leading_mode_class(result["uniform_overlap"], ratio)[()])
+    return str(dynamics.leading_mode_class(result["uniform_overlap"], ratio,
+                                          degeneracy=dynamics.degeneracy_ratio(width or dynamics.PAPER_WIDTH))[()])
 
 
 def seed_tolerance(summary: dict, name: str, *, noise: float = 1e-9) -> float:
@@ -399,7 +401,7 @@ def fig4_panels(configs4, results4, configs1, results1) -> list[dict]:
             "lambda2": np.array([r["eigenvalues_over_N"][1] for _, r in rows]),
             "alpha_diag": np.array([r["alpha_diag_mean"] for _, r in rows]),
             "overlap": np.array([r["uniform_overlap"] for _, r in rows]),
-            "leading_mode": [_leading_class(r) for _, r in rows],
+            "leading_mode": [_leading_class(r, c.get("width")) for c, r in rows],
             "W_std": [c["W_std"] for c, _ in rows], "b_std": [c["b_std"] for c, _ in rows],
             "width": [c["width"] for c, _ in rows], "activation": [c["activation"] for c, _ in rows],
             "hidden_layers": [c["hidden_layers"] for c, _ in rows], "seed": [c.get("seed", 0) for c, _ in rows],
@@ -496,7 +498,7 @@ def fig5_errors(configs, results):
         out["index"].append(i)
         f0 = configs[i].get("f0")
         out["fraction"].append(_fraction_travelled(a, f0) if f0 is not None else np.nan)
-        out["leading_mode"].append(_leading_class(r))
+        out["leading_mode"].append(_leading_class(r, configs[i].get("width")))
         mf = r.get("mean_field")
         if mf is not None:
             from ..dynamics import MeanFieldComparison
@@ -560,8 +562,8 @@ def fig5_plot_data(configs, results, n_examples: int = 4) -> tuple:
     idx = list(e["index"])
     order = sorted(idx, key=lambda i: -abs(results[i]["mean_actual"][-1] - results[i]["mean_actual"][0]))
     half = max(1, n_examples // 2)  # the largest movers with a uniform and with a non-uniform leading mode
-    picks = [i for i in order if _leading_class(results[i]) == "uniform"][:half]
-    picks += [i for i in order if _leading_class(results[i]) != "uniform"][:half]
+    picks = [i for i in order if _leading_class(results[i], configs[i].get("width")) == "uniform"][:half]
+    picks += [i for i in order if _leading_class(results[i], configs[i].get("width")) != "uniform"][:half]
     examples = []
     for i in dict.fromkeys(picks):
         c, r = configs[i], results[i]
