@@ -226,6 +226,10 @@ def glue(name: str, value: Any, display: bool = True, *, info: dict | None = Non
     """
     from myst_nb import glue as myst_glue
 
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        # A NumPy scalar would be glued as its repr ("np.float64(1.098)"), which neither the book's
+        # format specs nor JupyterLab's {eval} can format: glue the Python scalar it holds.
+        value = value.item()
     myst_glue(name, value, display=display)
     glued.record(name, value, **(info or {}))
 

@@ -184,7 +184,7 @@ def degeneracy_ratio(width) -> float:
     width = float(width)
     if not width > 8.0:  # 2 sqrt(2)/sqrt(width) must stay below 1
         raise ValueError(f"width must be > 8 for a finite degeneracy ratio, got {width}")
-    return 1.0 / (1.0 - 2.0 * np.sqrt(2.0) / np.sqrt(width))
+    return float(1.0 / (1.0 - 2.0 * np.sqrt(2.0) / np.sqrt(width)))
 
 
 #: lambda_1/lambda_2 below which v_1 is "not defined" (see :func:`leading_mode_class`), for networks of

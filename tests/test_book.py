@@ -65,6 +65,18 @@ def test_glued_text_is_the_formatted_value(registry, value, spec, shown):
     assert repr(text) == shown
 
 
+def test_glue_turns_numpy_scalars_into_python_scalars(registry):
+    # A NumPy scalar glued as is reaches myst-nb (and JupyterLab's {eval}) as its repr,
+    # "np.float64(1.098)", which no format spec can format (CI failure of the perturbations chapter).
+    glued, calls = registry
+    book.glue("f", np.float64(1.0982285474798301), display=False)
+    book.glue("i", np.int64(7), display=False)
+    book.glue("z", np.array(0.25), display=False)
+    values = {name: value for name, value, _ in calls}
+    assert type(values["f"]) is float and type(values["i"]) is int and type(values["z"]) is float
+    assert glued["f:.4g"] == "1.098" and glued["i"] == "7" and glued["z:.2f"] == "0.25"
+
+
 def test_glue_num_glues_python_scalars(registry):
     glued, calls = registry
     book.glue_num("i", np.int64(7))
