@@ -326,6 +326,24 @@ def claim(name: str, value: Any = None, *, verdict: str | None = None, rtol: flo
     _write_claims()
 
 
+def claim_spread(name: str, st, *, what: str, noise: float | None = None, with_spread: bool = False):
+    """Claim an ensemble value: the median of ``st`` (an :class:`nncosmo_helpers.ensemble.SeedSpread`)
+    with its seed range as the tolerance, and the budget sentence naming ``what`` it is the spread of.
+
+    The tolerance is ``st.tolerance(noise)``: the range over seeds, at least float64 run-to-run noise
+    times the median (when the seeds agree). With ``with_spread=True`` the range itself is claimed too,
+    as ``name + "-spread"`` (same tolerance). Returns ``st``, so a chapter can go on with it.
+    """
+    from nncosmo_helpers import ensemble
+
+    tol = st.tolerance(ensemble.FLOAT64_NOISE if noise is None else noise)
+    budget = f"seed range over {st.n_seeds} seeds of {what}"
+    claim(name, st.median, atol=tol, budget=budget)
+    if with_spread:
+        claim(name + "-spread", st.spread, atol=tol, budget=budget)
+    return st
+
+
 def claims() -> dict:
     """The claims recorded so far in the running chapter: {name: record}, in order of first claim."""
     return {e.name: e.info["claim"] for e in glued.entries() if "claim" in e.info}
