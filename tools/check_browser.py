@@ -25,7 +25,9 @@ A full-page screenshot of each page goes to ``_build/screenshots/``. The exit st
 of failing pages (capped at 1), after a summary table.
 
 ``--is-fresh`` only answers (exit 0/1) whether ``_build/html`` is an offline build
-(``NNCOSMO_MATHJAX=local``) newer than every source, so the Makefile can skip rebuilding.
+(``NNCOSMO_MATHJAX=local``) newer than every source and built with the requested profile
+(``NNCOSMO_PROFILE``, default ``quick``; the build records its own in ``.nncosmo-build-variant``), so
+the Makefile can skip rebuilding.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ CHROMIUM_ARGS = [
 LOCAL_MATHJAX = "_static/mathjax/tex-mml-chtml.js"
 # Touched by `make book-offline` after a build without warnings.
 OFFLINE_STAMP = ".nncosmo-offline-build"
+# Written by every finished build (tools/sphinxext/nncosmo_build.py, BUILD_RECORD): its profile etc. as JSON.
+BUILD_RECORD = ".nncosmo-build-variant"
 # Legibility of figures: the style's smallest text (legend, 9 pt) at its 110 dpi is ~13.75 px; shown at
 # less than MIN_SCALE of its natural width it drops below ~8 px.
 STYLE_FONT_PX = 9 * 110 / 72
@@ -112,13 +116,30 @@ def newest_source(root: Path = ROOT) -> tuple[float, Path | None]:
     return newest, which
 
 
-def is_fresh(html_dir: Path, root: Path = ROOT) -> tuple[bool, str]:
-    """Whether ``html_dir`` is an offline build newer than every source (and why not)."""
+def requested_profile() -> str:
+    """The profile a build now would record: ``NNCOSMO_PROFILE``, unset meaning ``quick`` (as
+    ``tools/sphinxext/nncosmo_build.py`` and ``nncosmo_helpers.profiles`` read it)."""
+    return os.environ.get("NNCOSMO_PROFILE", "quick")
+
+
+def is_fresh(html_dir: Path, root: Path = ROOT, profile: str | None = None) -> tuple[bool, str]:
+    """Whether ``html_dir`` is an offline build of ``profile`` newer than every source (and why not).
+
+    ``profile`` defaults to :func:`requested_profile`; the build's own is read from :data:`BUILD_RECORD`.
+    """
+    profile = requested_profile() if profile is None else profile
     stamp = html_dir / OFFLINE_STAMP
     if not stamp.is_file():
         return False, f"no successful offline build in {html_dir} (no {OFFLINE_STAMP})"
     if not (html_dir / LOCAL_MATHJAX).is_file():
         return False, f"{html_dir} was built with MathJax from the CDN, not the local copy"
+    try:
+        record = json.loads((html_dir / BUILD_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False, f"{html_dir} does not record its profile (no readable {BUILD_RECORD})"
+    built_profile = record.get("profile") if isinstance(record, dict) else None
+    if built_profile != profile:
+        return False, f"{html_dir} was built with profile {built_profile!r}, {profile!r} is requested"
     built = stamp.stat().st_mtime
     newest, which = newest_source(root)
     if newest > built:

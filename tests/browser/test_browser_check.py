@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -32,6 +33,9 @@ def _load_checker():
 
 
 cb = _load_checker()
+_nb_spec = importlib.util.spec_from_file_location("nncosmo_build", ROOT / "tools" / "sphinxext" / "nncosmo_build.py")
+NB = importlib.util.module_from_spec(_nb_spec)
+_nb_spec.loader.exec_module(NB)
 
 needs_browser = pytest.mark.skipif(
     not Path(cb.CHROMIUM).exists() or not (MATHJAX / "tex-mml-chtml.js").exists(),
@@ -165,15 +169,62 @@ def test_is_fresh_tracks_sources_and_the_offline_stamp(tmp_path):
     (html / "_static" / "mathjax" / "tex-mml-chtml.js").write_text("")
     (html / "book" / "intro.html").write_text('<script src="../_static/mathjax/tex-mml-chtml.js"></script>')
 
-    assert not cb.is_fresh(html, root)[0]  # no stamp: never built offline successfully
+    assert not cb.is_fresh(html, root, profile="quick")[0]  # no stamp: never built offline successfully
     old = time.time() - 100
     os.utime(root / "_toc.yml", (old, old))
     os.utime(root / "book" / "intro.md", (old, old))
     os.utime(html / "book" / "intro.html", (old, old))
     (html / cb.OFFLINE_STAMP).touch()
-    assert cb.is_fresh(html, root) == (True, "fresh")
+    fresh, why = cb.is_fresh(html, root, profile="quick")
+    assert not fresh and cb.BUILD_RECORD in why  # a build that did not record its profile is not reused
+    _record(html, "quick")
+    assert cb.is_fresh(html, root, profile="quick") == (True, "fresh")
 
     (root / "book" / "intro.md").write_text("# Intro, edited\n")  # a source newer than the build
     os.utime(root / "book" / "intro.md", (time.time() + 5, time.time() + 5))
-    fresh, why = cb.is_fresh(html, root)
+    fresh, why = cb.is_fresh(html, root, profile="quick")
     assert not fresh and "intro.md" in why
+
+
+def _record(html, profile):
+    """What tools/sphinxext/nncosmo_build.py writes at the end of a build of ``profile``."""
+    return NB.write_build_record(html, {"profile": profile, "execute": "config", "helpers": "0" * 16, "mathjax": "local"})
+
+
+def _fresh_offline_build(root, profile):
+    """A minimal offline build of ``profile`` in root/_build/html, older than nothing it depends on."""
+    (root / "book").mkdir()
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    html = root / "_build" / "html"
+    (html / "book").mkdir(parents=True)
+    (html / "_static" / "mathjax").mkdir(parents=True)
+    (html / "_static" / "mathjax" / "tex-mml-chtml.js").write_text("")
+    (html / "book" / "intro.html").write_text('<script src="../_static/mathjax/tex-mml-chtml.js"></script>')
+    old = time.time() - 100
+    for path in (root / "_toc.yml", root / "book" / "intro.md", html / "book" / "intro.html"):
+        os.utime(path, (old, old))
+    (html / cb.OFFLINE_STAMP).touch()
+    _record(html, profile)
+    return html
+
+
+@pytest.mark.parametrize("built, requested", [("quick", "paper"), ("paper", "quick")])
+def test_is_fresh_rejects_a_build_of_the_other_profile(tmp_path, monkeypatch, built, requested):
+    html = _fresh_offline_build(tmp_path, built)
+    monkeypatch.setenv("NNCOSMO_PROFILE", built)
+    assert cb.is_fresh(html, tmp_path) == (True, "fresh")
+    monkeypatch.setenv("NNCOSMO_PROFILE", requested)  # `make check-browser` with the other profile
+    fresh, why = cb.is_fresh(html, tmp_path)
+    assert not fresh and repr(built) in why and repr(requested) in why
+    monkeypatch.delenv("NNCOSMO_PROFILE")  # unset means quick, as for the build
+    assert cb.is_fresh(html, tmp_path)[0] == (built == "quick")
+
+
+def test_the_build_record_round_trips_through_the_extension(tmp_path):
+    """The extension's record (name, variant string) is what check_browser reads."""
+    assert NB.BUILD_RECORD == cb.BUILD_RECORD
+    variant = NB.parse_variant("profile=paper execute=config helpers=abcdef0123456789")
+    assert variant == {"profile": "paper", "execute": "config", "helpers": "abcdef0123456789"}
+    path = NB.write_build_record(tmp_path, variant)
+    assert path.name == cb.BUILD_RECORD and json.loads(path.read_text())["profile"] == "paper"

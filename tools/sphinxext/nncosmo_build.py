@@ -36,6 +36,10 @@ copy again for ``cdn``. With ``NNCOSMO_EXECUTE=cache`` the jupyter-cache lives i
 profile and package hash (``<cache>/<profile>-<hash>``), because jupyter-cache keys a notebook on
 its cell code only and would otherwise serve the quick profile's outputs to a paper build.
 
+Every HTML build that finishes writes ``_build/html/.nncosmo-build-variant`` (:data:`BUILD_RECORD`):
+the variant above plus ``mathjax``, as JSON. ``tools/check_browser.py --is-fresh`` reads it, so that a
+quick-profile build is not reused for a paper-profile request (or the other way round).
+
 It also
 
 * excludes tool folders (``.pytest_cache``, ``node_modules``, ``.github``) from the sources;
@@ -65,6 +69,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MATHJAX_SRC = ROOT / "node_modules" / "mathjax" / "es5"
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the bundle Sphinx's default CDN path loads
 PACKAGE_DIR = ROOT / "nncosmo_helpers"
+# Written into the HTML folder by every finished build; read by tools/check_browser.py (same name there).
+BUILD_RECORD = ".nncosmo-build-variant"
 TOOL_DIRS = [".pytest_cache", ".pytest_cache/**", "node_modules", "node_modules/**", ".github", ".github/**"]
 
 
@@ -149,9 +155,26 @@ def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict
     scripts[:] = unique
 
 
+def parse_variant(text: str) -> dict[str, str]:
+    """Inverse of the ``nncosmo_build_variant`` string ("profile=quick execute=config helpers=...")."""
+    return dict(item.split("=", 1) for item in text.split())
+
+
+def write_build_record(outdir: Path, variant: dict[str, str]) -> Path:
+    """Record what a finished build was built with (:data:`BUILD_RECORD`, JSON) in its HTML folder."""
+    import json
+
+    path = Path(outdir) / BUILD_RECORD
+    path.write_text(json.dumps(variant, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
 def _build_finished(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
+    record = parse_variant(app.config.nncosmo_build_variant)
+    record["mathjax"] = os.environ.get("NNCOSMO_MATHJAX", "cdn")
+    write_build_record(Path(app.outdir), record)
     dest = Path(app.outdir) / "_static" / "mathjax"
     if os.environ.get("NNCOSMO_MATHJAX", "cdn") == "local":
         shutil.copytree(MATHJAX_SRC, dest, dirs_exist_ok=True)
