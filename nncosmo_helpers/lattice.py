@@ -173,12 +173,27 @@ def _check_problem(phi0, dphi0, length, hubble, loss, coupling, t, boundary):
             boundary)
 
 
+def _klein_gordon(phi, dphi, lap, hubble, inv_a2, loss, coupling):
+    """phi'' from eq. 17 with the damping-correct gradient sign: the one right-hand side of both solvers.
+
+    phi'' = -3H phi' + (1/a^2) d^2phi/dx^2 - coupling L'(phi), with ``lap`` the spectral d^2phi/dx^2
+    (:func:`_laplacian`) and ``inv_a2`` = 1/a^2, so that a Fourier mode of comoving wavenumber k feels
+    the physical k/a. The callers differ only in where H and a come from: fixed (de Sitter,
+    a = e^{Ht}, or static, a = 1) or the self-consistent Friedmann background.
+    """
+    return -3.0 * hubble * dphi + inv_a2 * lap - coupling * loss.first(phi)
+
+
+def _de_sitter_inv_a2(t, hubble, expanding):
+    """1/a^2 of the fixed background: a = e^{Ht} (``expanding``) or a = 1."""
+    return jnp.exp(-2.0 * hubble * t) if expanding else 1.0
+
+
 def _fixed_background_field(t, state, args):
     phi, dphi = state
     k2, hubble, loss, coupling, expanding, boundary = args
-    inv_a2 = jnp.exp(-2.0 * hubble * t) if expanding else 1.0
-    ddphi = -3.0 * hubble * dphi + inv_a2 * _laplacian(phi, k2, boundary) - coupling * loss.first(phi)
-    return dphi, ddphi
+    inv_a2 = _de_sitter_inv_a2(t, hubble, expanding)
+    return dphi, _klein_gordon(phi, dphi, _laplacian(phi, k2, boundary), hubble, inv_a2, loss, coupling)
 
 
 def _solve_field_impl(phi0, dphi0, length, hubble, loss, coupling, t, boundary, expanding):
@@ -262,7 +277,7 @@ def _friedmann_field(t, state, args):
     k2, loss, coupling, boundary = args
     inv_a2 = jnp.exp(-2.0 * log_a)
     lap = _laplacian(phi, k2, boundary)
-    ddphi = -3.0 * hubble * dphi + inv_a2 * lap - coupling * loss.first(phi)
+    ddphi = _klein_gordon(phi, dphi, lap, hubble, inv_a2, loss, coupling)
     grad2 = -inv_a2 * _mean(phi * lap, boundary)
     dhubble = -0.5 * (_mean(dphi**2, boundary) + grad2 / 3.0)
     return dphi, ddphi, dhubble, hubble

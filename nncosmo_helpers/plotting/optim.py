@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib as mpl
 import numpy as np
 
-from . import COLORS, finish, new_figure
+from . import finish, new_figure
 
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
 
