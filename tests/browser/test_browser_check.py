@@ -158,8 +158,16 @@ def test_toc_pages_in_reading_order(tmp_path):
     assert cb.toc_pages(toc) == ["book/intro", "book/one", "book/one_a", "book/two"]
 
 
-def test_is_fresh_tracks_sources_and_the_offline_stamp(tmp_path):
-    root = tmp_path
+def _record(html, profile):
+    """What tools/sphinxext/nncosmo_build.py writes at the end of a build of ``profile``."""
+    return NB.write_build_record(html, {"profile": profile, "execute": "config", "helpers": "0" * 16, "mathjax": "local"})
+
+
+def _offline_build(root, profile=None):
+    """A one-page book and its offline HTML in root/_build/html, the sources older than the build.
+
+    With a ``profile`` the build is complete: the offline stamp and the build record are written.
+    """
     (root / "book").mkdir()
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
     (root / "book" / "intro.md").write_text("# Intro\n")
@@ -168,12 +176,19 @@ def test_is_fresh_tracks_sources_and_the_offline_stamp(tmp_path):
     (html / "_static" / "mathjax").mkdir(parents=True)
     (html / "_static" / "mathjax" / "tex-mml-chtml.js").write_text("")
     (html / "book" / "intro.html").write_text('<script src="../_static/mathjax/tex-mml-chtml.js"></script>')
-
-    assert not cb.is_fresh(html, root, profile="quick")[0]  # no stamp: never built offline successfully
     old = time.time() - 100
-    os.utime(root / "_toc.yml", (old, old))
-    os.utime(root / "book" / "intro.md", (old, old))
-    os.utime(html / "book" / "intro.html", (old, old))
+    for path in (root / "_toc.yml", root / "book" / "intro.md", html / "book" / "intro.html"):
+        os.utime(path, (old, old))
+    if profile is not None:
+        (html / cb.OFFLINE_STAMP).touch()
+        _record(html, profile)
+    return html
+
+
+def test_is_fresh_tracks_sources_and_the_offline_stamp(tmp_path):
+    root = tmp_path
+    html = _offline_build(root)
+    assert not cb.is_fresh(html, root, profile="quick")[0]  # no stamp: never built offline successfully
     (html / cb.OFFLINE_STAMP).touch()
     fresh, why = cb.is_fresh(html, root, profile="quick")
     assert not fresh and cb.BUILD_RECORD in why  # a build that did not record its profile is not reused
@@ -186,32 +201,9 @@ def test_is_fresh_tracks_sources_and_the_offline_stamp(tmp_path):
     assert not fresh and "intro.md" in why
 
 
-def _record(html, profile):
-    """What tools/sphinxext/nncosmo_build.py writes at the end of a build of ``profile``."""
-    return NB.write_build_record(html, {"profile": profile, "execute": "config", "helpers": "0" * 16, "mathjax": "local"})
-
-
-def _fresh_offline_build(root, profile):
-    """A minimal offline build of ``profile`` in root/_build/html, older than nothing it depends on."""
-    (root / "book").mkdir()
-    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
-    (root / "book" / "intro.md").write_text("# Intro\n")
-    html = root / "_build" / "html"
-    (html / "book").mkdir(parents=True)
-    (html / "_static" / "mathjax").mkdir(parents=True)
-    (html / "_static" / "mathjax" / "tex-mml-chtml.js").write_text("")
-    (html / "book" / "intro.html").write_text('<script src="../_static/mathjax/tex-mml-chtml.js"></script>')
-    old = time.time() - 100
-    for path in (root / "_toc.yml", root / "book" / "intro.md", html / "book" / "intro.html"):
-        os.utime(path, (old, old))
-    (html / cb.OFFLINE_STAMP).touch()
-    _record(html, profile)
-    return html
-
-
 @pytest.mark.parametrize("built, requested", [("quick", "paper"), ("paper", "quick")])
 def test_is_fresh_rejects_a_build_of_the_other_profile(tmp_path, monkeypatch, built, requested):
-    html = _fresh_offline_build(tmp_path, built)
+    html = _offline_build(tmp_path, built)
     monkeypatch.setenv("NNCOSMO_PROFILE", built)
     assert cb.is_fresh(html, tmp_path) == (True, "fresh")
     monkeypatch.setenv("NNCOSMO_PROFILE", requested)  # `make check-browser` with the other profile
