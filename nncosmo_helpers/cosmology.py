@@ -59,6 +59,17 @@ def flrw_parameters(eta, beta) -> FLRWParameters:
     return FLRWParameters(eta, beta, beta_tilde, hubble, beta_tilde**2 / 3.0, 1.0 / hubble)
 
 
+def momentum_of_hubble(hubble, eta):
+    """Inverse of :func:`flrw_parameters` for the momentum: beta = 1 - 3H sqrt(eta) (eq. 4), in [0, 1].
+
+    Elementwise and traceable (plain JAX, no argument checks: it is called inside jitted optimiser
+    updates with a time- or state-dependent H). A Hubble rate above 1/(3 sqrt(eta)) would need
+    beta < 0 and gives beta = 0 (plain gradient descent, the most friction one step can carry);
+    H <= 0 gives beta = 1.
+    """
+    return jnp.clip(1.0 - 3.0 * hubble * jnp.sqrt(eta), 0.0, 1.0)
+
+
 def time_of_step(step, eta):
     """Continuum time of a discrete step, t = step * sqrt(eta) (below eq. 4)."""
     return jnp.asarray(step) * _validate.eta(eta) ** 0.5
@@ -217,7 +228,7 @@ def solve_background(alpha, loss, phi0, *, eta, beta, steps, self_consistent: bo
     steps = _validate.steps(steps)
     ts = steps * np.sqrt(flrw.eta)
     energy0 = alpha * float(loss(phi0))
-    h0 = np.sqrt((flrw.vacuum_energy + energy0) / 3.0) if self_consistent else flrw.hubble
+    h0 = float(friedmann_hubble(0.0, energy0, flrw.vacuum_energy)) if self_consistent else flrw.hubble
     y0 = (jnp.float64(phi0), jnp.float64(0.0), jnp.float64(h0))
     if ts[-1] == 0.0:
         ys = tuple(np.full(len(ts), float(v)) for v in y0)

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate, odes
+from . import _validate, cosmology, odes
 
 BOUNDARIES = ("periodic", "neumann")
 
@@ -286,7 +286,8 @@ def _friedmann_field(t, state, args):
 def _solve_friedmann_impl(phi0, dphi0, length, v0, loss, coupling, t, boundary):
     k2 = _wavenumbers(phi0.shape[0], length, boundary) ** 2
     rho0 = _energy(phi0, dphi0, 1.0, k2, loss, coupling, v0, boundary)
-    y0 = (phi0, dphi0, jnp.sqrt(rho0 / 3.0), jnp.zeros_like(rho0))
+    # 3H^2 = rho (the Friedmann constraint); rho0 already holds the gradient energy and V0
+    y0 = (phi0, dphi0, cosmology.friedmann_hubble(0.0, rho0, 0.0), jnp.zeros_like(rho0))
 
     def field(time, state, args):
         return _friedmann_field(time, state, args + (boundary,))

@@ -122,6 +122,17 @@ def test_flrw_parameters_closed_forms(eta, beta):
     assert float(cosmology.step_of_time(cosmology.time_of_step(250, eta), eta)) == pytest.approx(250, rel=1e-13)
 
 
+def test_momentum_of_hubble_inverts_the_dictionary():
+    # hand values: eta = 1/9 (sqrt = 1/3), so beta = 1 - H; eta = 0.01, H = 10/3 * 0.2 -> beta = 0.8
+    assert float(cosmology.momentum_of_hubble(0.25, 1.0 / 9.0)) == pytest.approx(0.75, rel=1e-15)
+    assert float(cosmology.momentum_of_hubble(2.0 / 3.0, 0.01)) == pytest.approx(0.8, rel=1e-14)
+    # clipped to [0, 1]: too much friction for one step -> plain GD; no friction -> beta = 1
+    assert np.array_equal(np.asarray(cosmology.momentum_of_hubble(np.array([5.0, 0.0, -1.0]), 1.0 / 9.0)), [0.0, 1.0, 1.0])
+    for eta, beta in [(0.0011, 0.5), (0.1111, 0.0), (1e-4, 0.99)]:  # round trip through flrw_parameters
+        h = cosmology.flrw_parameters(eta, beta).hubble
+        assert float(cosmology.momentum_of_hubble(h, eta)) == pytest.approx(beta, abs=1e-13)
+
+
 @pytest.mark.parametrize("bad", [dict(eta=0.0, beta=0.0), dict(eta=-0.1, beta=0.0), dict(eta=0.1, beta=1.0), dict(eta=0.1, beta=-0.1)])
 def test_flrw_parameters_reject_invalid(bad):
     with pytest.raises(ValueError):
