@@ -267,6 +267,19 @@ def relative_deviation(x, y, reference) -> float:
     return float(np.max(np.abs(np.asarray(x, dtype=float) - np.asarray(y, dtype=float)))) / scale
 
 
+def end_deviation(observed, predicted) -> float:
+    """|predicted(T) - observed(T)| / |observed(T) - observed(0)|: the paper's Fig. 3 measure.
+
+    The end-point companion of :func:`relative_deviation`: a prediction's error at the last sample,
+    in units of the distance the observed trajectory travelled (first axis = time). inf when the
+    observed trajectory did not move (nan if the prediction did not either).
+    """
+    observed = np.asarray(observed, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(abs(predicted[-1] - observed[-1]) / abs(observed[-1] - observed[0]))
+
+
 def background_deviation(alpha, loss, phi0, *, eta, beta, steps) -> float:
     """Largest distance between the fixed-H and the self-consistent background (eq. 6).
 

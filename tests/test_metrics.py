@@ -32,7 +32,7 @@ from scipy.special import gamma as gamma_fn  # noqa: E402
 from scipy.special import jv  # noqa: E402
 
 # --- the functions under test: repoint here after the issue-11 moves ------------------------------
-from nncosmo_helpers.cosmology import background_deviation, relative_deviation  # noqa: E402
+from nncosmo_helpers.cosmology import background_deviation, end_deviation, relative_deviation  # noqa: E402
 from nncosmo_helpers.experiments.background import compare_backgrounds  # noqa: E402
 from nncosmo_helpers.experiments.schedules import (  # noqa: E402
     cosmology_schedules,
@@ -150,7 +150,7 @@ def net():
 
 
 # ==================================================================================================
-# cosmology: relative_deviation, background_deviation, compare_backgrounds
+# cosmology: relative_deviation, end_deviation, background_deviation, compare_backgrounds
 # ==================================================================================================
 def test_relative_deviation_hand_values():
     # max |x - y| = |2 - 1| = 1; the excursion is |reference[-1] - reference[0]| = |-1 - 3| = 4
@@ -160,6 +160,15 @@ def test_relative_deviation_hand_values():
     # symmetric in x and y; numpy arrays and lists alike
     assert relative_deviation(np.array([2.0, -3.0]), [1.0, -1.0], [0.0, -0.5]) == pytest.approx(4.0, rel=1e-15)
     assert relative_deviation([1.0, -1.0], np.array([2.0, -3.0]), [0.0, -0.5]) == pytest.approx(4.0, rel=1e-15)
+
+
+def test_end_deviation_hand_values():
+    # |1.5 - 2| / |2 - 0| = 0.25: only the last samples count, in units of the observed excursion
+    assert end_deviation([0.0, 9.0, 2.0], [5.0, -7.0, 1.5]) == pytest.approx(0.25, rel=1e-15)
+    # not symmetric: the scale is the observed trajectory's (|-1 - 3| = 4), not the prediction's
+    assert end_deviation([3.0, -1.0], [0.0, 1.0]) == pytest.approx(0.5, rel=1e-15)
+    assert end_deviation([0.0, 1.0], [3.0, -1.0]) == pytest.approx(2.0, rel=1e-15)
+    assert end_deviation([1.0, 1.0], [1.0, 2.0]) == np.inf  # the observed field did not move
 
 
 @pytest.mark.parametrize("eta, beta, m, f0, n", [(4.0, 0.0, 0.1, 10.0, 2), (0.1111, 0.5, 0.2, 10.0, 4)])
