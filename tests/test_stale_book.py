@@ -16,6 +16,7 @@ execution mode re-executes. A build costs about 5 s of CPU (one kernel start).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -87,6 +88,9 @@ def build(book: Path, **variant: str) -> tuple[str, str]:
     html = (book / "_build" / "html" / "page.html").read_text()
     found = re.search(r"profile: (\w+) token: ([0-9a-f]{32})", html)
     assert found, "the page shows no executed output"
+    # the build records its variant for tools/check_browser.py --is-fresh: the profile that executed the page
+    record = json.loads((book / "_build" / "html" / ".nncosmo-build-variant").read_text())
+    assert record["profile"] == found.group(1) and record["execute"] == variant.get("execute", "config"), record
     return found.group(1), found.group(2)
 
 
