@@ -559,12 +559,13 @@ def fig5_plot_data(df, n_examples: int = 4) -> tuple:
     half = max(1, n_examples // 2)  # the largest movers with a uniform and with a non-uniform leading mode
     picks = [i for i in order if e.at[i, "leading_mode"] == "uniform"][:half]
     picks += [i for i in order if e.at[i, "leading_mode"] != "uniform"][:half]
+    steps = "result.steps" if "result.steps" in e.columns else "steps"  # the record's steps, not the configuration's
     examples = []
     for i in dict.fromkeys(picks):
         r = e.loc[i]
         examples.append({"label": f"{r['activation']}, L={r['hidden_layers']}, $W_{{std}}$={r['W_std']:g}, "
                                   f"(m,f0,n)=({r['m']:g},{r['f0']:g},{r['n']}), " + rf"$|v_1\cdot u|$={r['uniform_overlap']:.2f}",
-                         "steps": r["steps"], "actual": r["mean_actual"], "pred": r["mean_pred"]})
+                         "steps": r[steps], "actual": r["mean_actual"], "pred": r["mean_pred"]})
     excursion = np.array([np.max(np.abs(np.asarray(a) - a[0])) for a in e["mean_actual"]])
     scatter = {"move": np.maximum(e["mean_move"].to_numpy(float), 1e-16),
                "error": np.maximum(e["mean_error"].to_numpy(float) * excursion, 1e-16),
