@@ -24,6 +24,11 @@ def test_seed_spread_of_a_table_by_hand():
     assert (st.low, st.high, st.n_seeds) == (approx(2.0), approx(5.5), 2)
     assert st.tolerance() == approx(3.5)
     assert np.isnan(scans.seed_spread(df[df["k"] == "b"].iloc[1:], "v").median)  # only NaN left
+    import pandas as pd
+
+    with pytest.raises(ValueError, match="hyper-parameters"):  # a table that does not name its hyper-parameters
+        scans.seed_spread(pd.DataFrame({"v": [1.0], "seed": [0]}), "v")
+    assert scans.seed_spread(pd.DataFrame({"v": [1.0, 3.0], "k": ["a", "a"], "seed": [0, 1]}), "v", keys=["k"]).median == 2.0
 
 
 def test_fraction_travelled_by_hand():

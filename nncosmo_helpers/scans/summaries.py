@@ -51,7 +51,12 @@ def _seeds(df) -> np.ndarray:
 def _keys(df, names=None) -> list[tuple]:
     """Per row: the configuration without its seed, a hashable tuple (``names``: the columns; default the
     table's hyper-parameters, ``df.attrs["hyper_parameters"]``). Missing values become None."""
-    names = [k for k in (df.attrs["hyper_parameters"] if names is None else names) if k != "seed"]
+    if names is None:
+        if "hyper_parameters" not in df.attrs:
+            raise ValueError("the table does not say which columns are hyper-parameters (df.attrs['hyper_parameters']): "
+                             "build it with scans.frames.frame or scans.frames.from_records, or pass the key columns")
+        names = df.attrs["hyper_parameters"]
+    names = [k for k in names if k != "seed"]
     sub = df[names].astype(object)
     return list(sub.where(sub.notna(), None).itertuples(index=False, name=None))
 
