@@ -13,7 +13,8 @@
 
 Scalar results are the numbers, booleans and strings of a record; nested records contribute their
 scalars under dotted names (``mean_field.couplings.lambda1``); lists (trajectories, spectra) are
-left out: read them from the records (:func:`nncosmo_helpers.scans.load`). A result field that has
+left out (read them from the records, :func:`nncosmo_helpers.scans.load`) unless ``lists=True``, which
+keeps them, and nested records whole, as object columns (not exported). A result field that has
 the name of a hyper-parameter is called ``result.<name>``. ``fig`` and ``scan_version``, equal for
 every row, go to ``attrs`` with the profile.
 """
