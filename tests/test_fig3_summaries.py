@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from nncosmo_helpers.scans import from_records
 from nncosmo_helpers.scans import summaries as S
 
 
@@ -31,15 +32,15 @@ def _data():
     configs, results = [c for c, _ in rows], [r for _, r in rows]
     configs.append({**configs[0], "seed": 0})
     results.append({"diverged": True, "f_init": 0.0, "f": [0.0, 1e9], "alpha_initial": 1.0})
-    return configs, results
+    return from_records(configs, results)
 
 
 def test_fractions_and_bins():
-    configs, results = _data()
-    frac = S.fig3_fractions(configs, results)
+    df = _data()
+    frac = S.fig3_fractions(df)
     np.testing.assert_allclose(frac[:7], [0.001, 0.005, 0.5, 0.2, 0.8, 0.05, 0.5], rtol=1e-12)
     assert np.isnan(frac[7])
-    rows = S.fig3_by_fraction(configs, results, x0=1.0)
+    rows = S.fig3_by_fraction(df, x0=1.0)
     by = {(r["lo"], r["hi"]): r for r in rows}
     assert by[(0.01, 0.1)]["n"] == 1 and by[(0.01, 0.1)]["median"] == pytest.approx(0.01, rel=1e-9)
     top = by[(0.5, np.inf)]  # fractions 0.5 (seed 0, dev 0.004) and 0.8 (seed 1, dev 0.001)
@@ -47,13 +48,13 @@ def test_fractions_and_bins():
     assert sorted(top["seed_medians"]) == pytest.approx([0.001, 0.004], rel=1e-9)
     assert top["seed_spread"] == pytest.approx(0.003, rel=1e-9) and top["seeds"] == 2
     assert by[(0.1, 0.5)]["n"] == 1 and by[(0.1, 0.5)]["frac_below_1pct"] == 0.0  # dev 0.03
-    all_rows = S.fig3_by_fraction(configs, results)
+    all_rows = S.fig3_by_fraction(df)
     assert sum(r["n"] for r in all_rows) == 6  # float64, finite
 
 
 def test_moving_summary():
-    configs, results = _data()
-    s = S.fig3_moving_summary(configs, results)
+    df = _data()
+    s = S.fig3_moving_summary(df)
     assert s["threshold"] == 0.1
     assert (s["n_moving_x1"], s["n_still_x1"], s["n_moving_x0"], s["n_still_x0"]) == (3, 1, 0, 2)
     # moving, x0 = 1: deviations 0.004 (seed 0), 0.03 and 0.001 (seed 1): pooled median 0.004,
@@ -69,26 +70,26 @@ def test_moving_summary():
     assert np.isnan(s["median_moving_x0"]) and s["seeds_moving_x0"] == 0
     assert s["frac_moving_x1"] == pytest.approx(0.75) and s["fraction_median_x0"] == pytest.approx(0.003)
     assert s["alpha_median_x1"] == 2.0 and s["alpha_median_x1_W1"] == 2.0 and s["alpha_median_x0_W1"] == 1.0
-    sentence = S.fig3_moving_sentence(configs, results)
+    sentence = S.fig3_moving_sentence(df)
     assert sentence.startswith("3 float64 runs") and "x0 1: 3" in sentence and "seed 0: 1, 1: 2" in sentence
 
 
 def test_summary_by_input_point_and_seed_range():
-    configs, results = _data()
-    s = S.fig3_summary(configs, results, x0=1.0)
+    df = _data()
+    s = S.fig3_summary(df, x0=1.0)
     # float64 at x0 = 1: 0.004, 0.03, 0.001, 0.01 -> median 0.007; seed 0: 0.004, 0.01 -> 0.007; seed 1: 0.0155
     assert s["n_float64"] == 4 and s["seeds"] == 2
     assert s["median_float64"] == pytest.approx(0.007, rel=1e-9)
     assert s["median_float64_seed_min"] == pytest.approx(0.007, rel=1e-9)
     assert s["median_float64_seed_max"] == pytest.approx(0.0155, rel=1e-9)
-    s0 = S.fig3_summary(configs, results)  # x0 = 0 (default): 0.001, 0.002 and the diverged run
+    s0 = S.fig3_summary(df)  # x0 = 0 (default): 0.001, 0.002 and the diverged run
     assert s0["n_float64"] == 3 and s0["diverged_float64"] == 1
     assert s0["median_float64"] == pytest.approx(0.0015, rel=1e-9)
 
 
 def test_panels_include_x0_1():
-    configs, results = _data()
-    panels = S.fig3_panels(configs, results)
+    df = _data()
+    panels = S.fig3_panels(df)
     assert [p["x0"] for p in panels] == [0.0, 0.0, 1.0]
     assert panels[2]["n"] == 4 and panels[1]["n"] == 0
 
@@ -109,6 +110,6 @@ def test_fig3_grid_x0_and_seeds():
         assert all(c["x0"] == 0.0 and c["seed"] == 0 for c in g if c["dtype"] == "float32")
         assert len(seeds) >= (5 if profile == "paper" else 2)
         # the seed subset: every seed holds exactly the FIG3_SEED_LOSSES configurations of seed 0
-        seeded = S.fig3_seeded(f64)
+        seeded = S.fig3_seeded(from_records(f64, [{}] * len(f64)))
         assert sum(seeded) == len(seeds) * sum(c["seed"] == 0 and (c["m"], c["f0"], c["n"]) in grids.FIG3_SEED_LOSSES
                                                for c in f64)

@@ -13,18 +13,22 @@ from nncosmo_helpers.scans import summaries
 approx = lambda v: pytest.approx(v, rel=1e-12)  # noqa: E731
 
 
-def test_seed_ensemble_by_hand():
+def test_seed_spread_of_a_table_by_hand():
     """values 1, 2 (configuration a, seeds 0, 1) and 10 (configuration b, seed 0): per-configuration
-    medians 1.5 and 10 -> median 5.75; per-seed medians: seed 0 median(1, 10) = 5.5, seed 1: 2."""
-    e = scans.seed_ensemble([1.0, 2.0, 10.0, np.nan], ["a", "a", "b", "b"], [0, 1, 0, 1])
-    assert e["median"] == approx(5.75)
-    assert (e["seed_lo"], e["seed_hi"]) == (approx(2.0), approx(5.5))
-    assert (e["n_configs"], e["n_networks"], e["seeds"]) == (2, 3, [0, 1])
-    empty = scans.seed_ensemble([np.nan], ["a"], [0])
-    assert np.isnan(empty["median"]) and empty["n_networks"] == 0
-    s = {"x": 5.75, "x_seed_lo": 2.0, "x_seed_hi": 5.5}
-    assert scans.seed_tolerance(s, "x") == approx(3.5)
-    assert scans.seed_tolerance({"x": 2.0, "x_seed_lo": 2.0, "x_seed_hi": 2.0}, "x") == approx(2e-9)
+    medians 1.5 and 10 -> median 5.75; per-seed medians: seed 0 median(1, 10) = 5.5, seed 1: 2. The
+    configuration is every hyper-parameter but the seed (here ``k`` and ``W_std``)."""
+    configs = [{"k": k, "W_std": 1.0, "seed": s} for k, s in (("a", 0), ("a", 1), ("b", 0), ("b", 1))]
+    df = scans.from_records(configs, [{"v": v} for v in (1.0, 2.0, 10.0, np.nan)])
+    st = scans.seed_spread(df, "v")
+    assert st.median == approx(5.75)
+    assert (st.low, st.high, st.n_seeds) == (approx(2.0), approx(5.5), 2)
+    assert st.tolerance() == approx(3.5)
+    assert np.isnan(scans.seed_spread(df[df["k"] == "b"].iloc[1:], "v").median)  # only NaN left
+    import pandas as pd
+
+    with pytest.raises(ValueError, match="hyper-parameters"):  # a table that does not name its hyper-parameters
+        scans.seed_spread(pd.DataFrame({"v": [1.0], "seed": [0]}), "v")
+    assert scans.seed_spread(pd.DataFrame({"v": [1.0, 3.0], "k": ["a", "a"], "seed": [0, 1]}), "v", keys=["k"]).median == 2.0
 
 
 def test_fraction_travelled_by_hand():
@@ -54,19 +58,19 @@ def test_fig4_matches_each_seed_with_its_own_alpha():
     results1 = [{"alpha": 1.0}, {"alpha": 2.0}, {"alpha": 4.0}]
     configs4 = [{**A, "seed": 0, "interval": 1.0}, {**A, "seed": 1, "interval": 1.0}, {**B, "seed": 0, "interval": 1.0}]
     results4 = [_r4(2.0, 0.1, 1.0), _r4(3.0, 2.0, 0.2), _r4(1.0, 0.5, 1.0)]
-    (p,) = scans.fig4_panels(configs4, results4, configs1, results1)
+    p = scans.fig4_frame(scans.from_records(configs4, results4), scans.from_records(configs1, results1))
     np.testing.assert_allclose(p["alpha"], [1.0, 2.0, 4.0])
-    assert p["leading_mode"] == ["uniform", "not uniform", "uniform"]
-    s = scans.fig4_summary([p])
+    assert p["leading_mode"].tolist() == ["uniform", "not uniform", "uniform"]
+    s = scans.fig4_summary(p)
     assert s["ratio_median_1"] == approx(1.0)
     assert (s["ratio_median_1_seed_lo"], s["ratio_median_1_seed_hi"]) == (approx(1.125), approx(1.5))
     assert s["gap_median_1"] == approx(6.375)
     assert (s["n_uniform_1"], s["n_not_uniform_1"], s["n_not_defined_1"]) == (2, 1, 0)
     assert (s["n_networks_1"], s["n_configs_1"], s["n_seeds"]) == (3, 2, 2)
-    rows = scans.fig4_gap_table([p])
+    rows = scans.fig4_gap_table(p)
     assert [(r["activation"], r["n_seeds"]) for r in rows] == [("erf", 2), ("relu", 1)]
     assert (rows[0]["gap"], rows[0]["gap_min"], rows[0]["gap_max"]) == (approx(10.75), approx(1.5), approx(20.0))
-    assert scans.fig4_gap_table([p], scales=((0.1, 0.01),)) == []
+    assert scans.fig4_gap_table(p, scales=((0.1, 0.01),)) == []
 
 
 def _r5(overlap, ev, actual, pred, d0, d1):
@@ -96,7 +100,7 @@ def test_fig5_summary_splits_moving_and_still_networks():
         {"diverged": True, "uniform_overlap": 1.0, "eigenvalues_over_N": [1.0, 0.1]},
         _r5(0.1, [3.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.5, 2.0], [0.0, 0.0], [3.0, 4.0]),
     ]
-    s = scans.fig5_summary(configs, results)
+    s = scans.fig5_summary(scans.from_records(configs, results))
     assert (s["n"], s["diverged"], s["n_seeds"], s["n_moving"]) == (6, 1, 2, 4)
     assert (s["n_moving_uniform"], s["n_still_uniform"], s["n_moving_not_defined"], s["n_moving_not_uniform"]) == (2, 1, 1, 1)
     assert s["n_still_not_uniform"] == s["n_still_not_defined"] == 0
@@ -110,6 +114,8 @@ def test_fig5_summary_splits_moving_and_still_networks():
     assert s["mode_over_mean_moving_not_uniform"] == approx(5.0)
     assert np.isnan(s["mean_error_still_not_uniform"])
     assert np.isnan(s["eq15_end_error_moving_uniform"])  # records without the mean_field comparison
+    st = s["spreads"]["mean_error_moving_uniform"]  # the SeedSpread behind the numbers (for book.claim_spread)
+    assert st.values == (approx(0.02), approx(0.04)) and st.tolerance() == approx(0.02)
 
 
 def test_grids_hold_the_seeds_and_the_papers_fig5_architectures():

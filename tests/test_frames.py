@@ -154,3 +154,58 @@ def test_nothing_stored_and_unknown_suffix(tmp_path):
         scans.frame(2, "quick", tmp_path)
     with pytest.raises(ValueError, match=".csv or .nc"):
         scans.export(2, tmp_path / "fig2.xlsx", "quick", tmp_path)
+
+
+def test_in_memory_table_equals_the_stored_one_and_keeps_lists(tmp_path):
+    # the same two records through the store (frame) and in memory (from_records): one table
+    c_bad, c_ok = scans.grid(3, "quick")[:2]
+    r_bad = {"alpha_initial": 1.25, "f_init": 0.5, "stability_ratio": 3.5, "diverged": True, "f": [0.5, 4.0],
+             "mean_field": {"lam": 2.0, "traj": [1.0]}}
+    r_ok = {"alpha_initial": 0.75, "f_init": 0.25, "stability_ratio": 0.5, "diverged": False, "f_end": 0.125,
+            "f": [0.25, 0.125], "mean_field": {"lam": 3.0, "traj": [2.0]}}
+    store = ResultStore(tmp_path / "quick" / "fig3")
+    store.save(c_bad, r_bad)
+    store.save(c_ok, r_ok)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the rest of the quick grid is not stored
+        stored = scans.frame(3, "quick", tmp_path, lists=True)
+    mem = scans.from_records([c_bad, c_ok], [r_bad, r_ok])
+    hyper = mem.attrs["hyper_parameters"]
+    assert list(mem.columns[:len(hyper)]) == list(stored.columns[:len(hyper)])  # hyper-parameters first, grid order
+    assert set(mem.columns) == set(stored.columns)  # result columns: record order (the store sorts the keys)
+    stored = stored[mem.columns]
+    assert mem.attrs["hyper_parameters"] == stored.attrs["hyper_parameters"] and "seed" in mem.attrs["hyper_parameters"]
+    for table in (mem, stored):
+        assert table["f"].tolist() == [[0.5, 4.0], [0.25, 0.125]]  # lists kept, one per row
+        assert table["mean_field"].tolist() == [r_bad["mean_field"], r_ok["mean_field"]]  # nested record kept whole
+        assert table["mean_field.lam"].tolist() == [2.0, 3.0] and "mean_field.traj" not in table
+        assert math.isnan(table["f_end"][0]) and table["f_end"][1] == 0.125
+    pd.testing.assert_frame_equal(mem.drop(columns=["f", "mean_field"]), stored.drop(columns=["f", "mean_field"]))
+    with pytest.raises(ValueError, match="2 configurations but 1 results"):
+        scans.from_records([c_bad, c_ok], [r_bad])
+
+
+def test_fig1_summary_of_a_stored_table_by_hand(tmp_path):
+    """Four stored networks: one architecture, erf and relu, seeds 0 and 1; alpha erf 4, 2 and relu 2, 4,
+    infinite-width alpha 2 (erf) and 6 (relu). Worked out by hand: erf/relu per seed 2 and 0.5, so half the
+    pairs favour erf and the median ratio is 1.25; per activation std/mean over seeds (1/3, ddof 0) and
+    |mean - alpha_inf|/alpha_inf = 0.5; both activations have the same mean log10 alpha (effect 0);
+    median alpha = 10^median(log10 (2, 2, 4, 4)) = sqrt(8)."""
+    from nncosmo_helpers.scans.summaries import fig1_summary
+
+    arch = {"width": 100, "hidden_layers": 1, "W_std": 1.0, "b_std": 0.05}
+    want = {("erf", 0): (4.0, 2.0), ("erf", 1): (2.0, 2.0), ("relu", 0): (2.0, 6.0), ("relu", 1): (4.0, 6.0)}
+    configs = [c for c in scans.grid(1, "quick") if all(c[k] == v for k, v in arch.items()) and c["seed"] < 2]
+    assert len(configs) == 4
+    store = ResultStore(tmp_path / "quick" / "fig1")
+    for c in configs:
+        a, inf = want[(c["activation"], c["seed"])]
+        store.save(c, {"alpha": a, "alpha_infinite_width": inf})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        s = fig1_summary(scans.frame(1, "quick", tmp_path))
+    approx = lambda v: pytest.approx(v, rel=1e-12)  # noqa: E731
+    assert s["erf_gt_relu"] == 0.5 and s["erf_over_relu_median"] == approx(1.25)
+    assert s["seed_spread_100"] == approx(1 / 3) and s["inf_dev_100"] == approx(0.5)
+    assert s["effect_activation"] == 0.0 and s["effect_width"] == 0.0
+    assert (s["alpha_min"], s["alpha_max"]) == (approx(2.0), approx(4.0)) and s["alpha_median"] == approx(math.sqrt(8))

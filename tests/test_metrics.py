@@ -39,11 +39,12 @@ from nncosmo_helpers.experiments.schedules import (  # noqa: E402
     duality_check,
     nesterov_convergence,
 )
+from nncosmo_helpers.scans.frames import from_records  # noqa: E402
 from nncosmo_helpers.scans.summaries import (  # noqa: E402
     fig1_summary,
     fig3_panels,
     fig3_summary,
-    fig4_panels,
+    fig4_frame,
     fig4_summary,
 )
 from nncosmo_helpers.experiments.precision import kernel_drift, precision_maps  # noqa: E402
@@ -475,7 +476,7 @@ def _fig1_data():
 
 
 def test_fig1_summary_hand_built():
-    s = fig1_summary(*_fig1_data())
+    s = fig1_summary(from_records(*_fig1_data()))
     # factor effects: balanced design, so each is the difference of the level means of log10 alpha.
     # b_std: 1 decade, plus the erf excess (on half the networks) of b_std 0.5, (0.3 + 0.1)/4, minus
     # that of b_std 0.1, (0.3 - 0.1)/4
@@ -531,7 +532,7 @@ def _fig3_data():
 
 
 def test_fig3_panels_hand_built():
-    p64, p32 = fig3_panels(*_fig3_data())
+    p64, p32 = fig3_panels(from_records(*_fig3_data()))
     assert p64["title"] == "float64" and p32["title"] == "float32"
     assert (p64["n"], p64["n_diverged"], p32["n"], p32["n_diverged"]) == (6, 1, 3, 1)
     assert list(p64["index"]) == [0, 1, 2, 3, 4] and list(p32["index"]) == [6, 8]
@@ -545,7 +546,7 @@ def test_fig3_panels_hand_built():
 
 
 def test_fig3_summary_hand_built():
-    s = fig3_summary(*_fig3_data())
+    s = fig3_summary(from_records(*_fig3_data()))
     approx = lambda v: pytest.approx(v, rel=1e-9)  # noqa: E731
     assert (s["n_float64"], s["diverged_float64"], s["n_float32"], s["diverged_float32"]) == (6, 1, 3, 1)
     # float64 deviations sorted: 0.001 0.002 0.03 0.05 0.2
@@ -593,20 +594,21 @@ def _fig4_data():
     return configs4, results4, configs1, results1
 
 
-def test_fig4_panels_and_summary_hand_built():
-    panels = fig4_panels(*_fig4_data())
-    assert [p["interval"] for p in panels] == [0.1, 1.0]
-    p01, p1 = panels
+def test_fig4_frame_and_summary_hand_built():
+    configs4, results4, configs1, results1 = _fig4_data()
+    f4 = fig4_frame(from_records(configs4, results4), from_records(configs1, results1))
+    assert sorted(f4["interval"].unique().tolist()) == [0.1, 1.0]
+    p01, p1 = f4[f4["interval"] == 0.1], f4[f4["interval"] == 1.0]
     # interval 0.1: A, B, C (D has no Fig. 1 partner and is dropped); alpha from seed 0 only
     np.testing.assert_allclose(p01["alpha"], [1.0, 1.0, 0.5])
     np.testing.assert_allclose(p01["lambda1"], [1.0, 3.0, 0.25])
     np.testing.assert_allclose(p01["lambda2"], [0.1, 1.0, 0.05])
-    np.testing.assert_allclose(p01["alpha_diag"], [2.0, 6.0, 0.5])
-    np.testing.assert_allclose(p01["overlap"], [0.95, 0.5, 0.99])
-    assert p01["width"] == [100, 100, 1000] and p01["activation"] == ["erf", "relu", "erf"]
+    np.testing.assert_allclose(p01["alpha_diag_mean"], [2.0, 6.0, 0.5])
+    np.testing.assert_allclose(p01["uniform_overlap"], [0.95, 0.5, 0.99])
+    assert p01["width"].tolist() == [100, 100, 1000] and p01["activation"].tolist() == ["erf", "relu", "erf"]
     np.testing.assert_allclose(p1["lambda1"], [0.8, 1.9])
 
-    s = fig4_summary(panels)
+    s = fig4_summary(f4)
     approx = lambda v: pytest.approx(v, rel=1e-12)  # noqa: E731
     # interval 0.1: ratios lambda1/alpha = 1, 3, 0.5; gaps 10, 3, 5; overlaps 0.95, 0.5, 0.99
     assert (s["ratio_median_0.1"], s["ratio_min_0.1"], s["ratio_max_0.1"]) == (approx(1.0), approx(0.5), approx(3.0))

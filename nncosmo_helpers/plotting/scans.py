@@ -1,7 +1,9 @@
 """Figures of the chapter "Quantitative scans" (the paper's Figs. 1-5).
 
-Every function takes the scan configurations and results (lists of dicts, as returned by
-:func:`nncosmo_helpers.scans.load_or_compute`) and returns a matplotlib figure.
+Figs. 1 and 4 take a figure's table (a ``pandas.DataFrame``, one row per network:
+:func:`nncosmo_helpers.scans.frames.from_records` or :func:`~nncosmo_helpers.scans.frames.frame`, and for Fig. 4
+:func:`nncosmo_helpers.scans.summaries.fig4_frame`) and group it by column name; Figs. 3 and 5 take the
+plot data of their summaries. Every function returns a matplotlib figure.
 """
 
 from __future__ import annotations
@@ -19,37 +21,27 @@ WIDTH_SIZE = {100: 14, 1000: 36, 10000: 80}  # marker area grows with the width
 X0_COLORS = ("#1f77b4", "#d62728", "#2ca02c")  # Fig. 3 input points, in increasing order
 
 
-def _groups(configs, results, keys):
-    out = {}
-    for c, r in zip(configs, results):
-        out.setdefault(tuple(c[k] for k in keys), []).append((c, r))
-    return out
-
-
 def _layer_axis(ax, layers):
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels([str(L) for L in layers])
     ax.set_xlabel("hidden layers")
 
 
-def alpha_at_init(configs, results):
-    """Fig. 1: alpha = Theta(0, 0) at initialisation, one panel per activation.
+def alpha_at_init(df):
+    """Fig. 1: alpha = Theta(0, 0) at initialisation, one panel per activation (``df``: Fig. 1's table).
 
     x: hidden layers, spread by b_std (left to right: increasing) and width (increasing marker
     size); colour: W_std; dots: mean over seeds, bars: min-max over seeds; black dash: the
     infinite-width value.
     """
-    acts = sorted({c["activation"] for c in configs})
-    layers = sorted({c["hidden_layers"] for c in configs})
-    b_stds = sorted({c["b_std"] for c in configs})
-    widths = sorted({c["width"] for c in configs})
+    acts, layers, b_stds, widths = (sorted(df[k].unique().tolist()) for k in ("activation", "hidden_layers", "b_std", "width"))
     fig, axes = new_figure(ncols=len(acts), width=10.0, height=4.2, sharey=True)
-    groups = _groups(configs, results, ("activation", "hidden_layers", "W_std", "b_std", "width"))
+    groups = df.groupby(["activation", "hidden_layers", "W_std", "b_std", "width"], sort=False)
     for ax, act in zip(np.atleast_1d(axes), acts):
-        for (a, L, ws, bs, w), members in groups.items():
+        for (a, L, ws, bs, w), members in groups:
             if a != act:
                 continue
-            vals = np.array([r["alpha"] for _, r in members])
+            vals = members["alpha"].to_numpy(float)
             xpos = layers.index(L) + 0.7 * (b_stds.index(bs) - (len(b_stds) - 1) / 2) / len(b_stds)
             xpos += 0.035 * (widths.index(w) - (len(widths) - 1) / 2) + (0.012 if ws == 0.1 else -0.012)
             color = W_COLORS.get(ws, "0.3")
@@ -58,7 +50,7 @@ def alpha_at_init(configs, results):
             ax.scatter([xpos], [vals.mean()], s=WIDTH_SIZE.get(w, 30), color=color, alpha=B_ALPHA.get(bs, 1.0),
                        edgecolors="none")
             if w == widths[-1]:
-                inf = members[0][1]["alpha_infinite_width"]
+                inf = members["alpha_infinite_width"].iloc[0]
                 ax.plot([xpos - 0.05, xpos + 0.05], [inf, inf], color="k", lw=1.0)
         ax.set_yscale("log")
         ax.set_title(act)
@@ -181,21 +173,23 @@ def deviation_vs_fraction(points, bins, *, threshold, bar=0.01, lag=None):
     return finish(fig)
 
 
-def eigenvalue_vs_alpha(panels):
-    """Fig. 4: lambda_1/N on 100 inputs against alpha of the same network at x0 = 0.
+def eigenvalue_vs_alpha(f4):
+    """Fig. 4: lambda_1/N on 100 inputs against alpha of the same network at x0 = 0, one panel per interval.
 
     Args:
-        panels: list of dicts ``title``, ``alpha``, ``lambda1``, ``W_std``, ``width``, ``b_std``.
+        f4: :func:`nncosmo_helpers.scans.summaries.fig4_frame` (columns ``interval``, ``alpha``,
+            ``lambda1``, ``W_std``, ``width``, ``b_std``).
     """
+    panels = list(f4.groupby("interval", sort=True))
     fig, axes = new_figure(ncols=len(panels), width=10.0, height=4.2, sharey=True)
-    for ax, p in zip(np.atleast_1d(axes), panels):
-        a, lam = np.asarray(p["alpha"]), np.asarray(p["lambda1"])
-        for i in range(len(a)):
-            ax.scatter([a[i]], [lam[i]], s=WIDTH_SIZE.get(p["width"][i], 30), color=W_COLORS.get(p["W_std"][i], "0.3"),
-                       alpha=B_ALPHA.get(p["b_std"][i], 1.0), edgecolors="none")
+    for ax, (interval, p) in zip(np.atleast_1d(axes), panels):
+        a, lam = p["alpha"].to_numpy(float), p["lambda1"].to_numpy(float)
+        for ai, li, w, ws, bs in zip(a, lam, p["width"].tolist(), p["W_std"].tolist(), p["b_std"].tolist()):
+            ax.scatter([ai], [li], s=WIDTH_SIZE.get(w, 30), color=W_COLORS.get(ws, "0.3"),
+                       alpha=B_ALPHA.get(bs, 1.0), edgecolors="none")
         lo, hi = min(a.min(), lam.min()), max(a.max(), lam.max())
         ax.loglog([lo, hi], [lo, hi], color="0.5", lw=0.8, label=r"$\lambda_1/N = \alpha$")
-        ax.set_title(p["title"])
+        ax.set_title(f"interval = {interval:g} Hubble length")
         ax.set_xlabel(r"$\alpha = \Theta(0, 0)$")
         ax.legend(loc="upper left")
     np.atleast_1d(axes)[0].set_ylabel(r"$\lambda_1 / N$ (100 inputs)")

@@ -34,12 +34,11 @@ from .engine import config_sharding, ntk_batched, train_momentum_batched  # noqa
 from .grids import (ACTIVATIONS, B_STDS, ETA_BETA, FIG5_LOSSES_DEEP, FIGS, LOSSES, PAPER_SUBSETS,  # noqa: F401
                     SCAN_VERSIONS, STEPS, W_STDS, _cfg, _loss, grid)
 from .summaries import (fig1_summary, fig3_deviations, fig3_divergence_sentence, fig3_panels,  # noqa: F401
-                        fig3_summary, fig4_panels, fig4_summary, fig5_errors, fig5_plot_data, fig5_summary,
-                        table, verdict)
-from .summaries import (FIG5_GROUPS, fig4_gap_table,  # noqa: F401
-                        seed_ensemble, seed_tolerance)
+                        fig3_summary, fig4_frame, fig4_summary, fig5_errors, fig5_plot_data, fig5_summary,
+                        seed_spread, verdict)
+from .summaries import FIG5_GROUPS, fig4_gap_table  # noqa: F401
 from .grids import FIG45_SEEDS, FIG5_CONTROL, FIG5_LOSSES_QUICK, FIG5_SCALES  # noqa: F401
-from .frames import dataset, export, frame  # noqa: F401
+from .frames import dataset, export, frame, from_records  # noqa: F401
 from . import beyond  # the chapters' scans beyond Figs. 1-5, named by strings ("oc-sweep", "wp-alpha", ...)
 
 COMPUTE.update(beyond.COMPUTE)
@@ -171,8 +170,7 @@ def timed_run(figs=FIGS, profile: str | None = None, results_dir_=None, progress
 __all__ = [
     "FIGS", "SCANS", "beyond", "SCAN_VERSIONS", "LOSSES", "ETA_BETA", "PAPER_SUBSETS", "grid", "COMPUTE", "run", "load",
     "load_or_compute", "compute", "results_dir", "verdict", "fig3_divergence_sentence", "store", "fig3_deviations", "fig5_errors",
-    "table", "timed_run", "train_momentum_batched", "ntk_batched", "fig1_summary", "fig3_panels", "fig3_summary",
-    "fig4_panels", "fig4_summary", "fig5_summary", "fig5_plot_data",
-    "fig4_gap_table", "seed_ensemble", "FIG5_GROUPS",
-    "seed_tolerance", "FIG45_SEEDS", "FIG5_SCALES", "FIG5_CONTROL",
+    "frame", "from_records", "dataset", "export", "timed_run", "train_momentum_batched", "ntk_batched", "fig1_summary", "fig3_panels", "fig3_summary",
+    "fig4_frame", "fig4_summary", "fig5_summary", "fig5_plot_data",
+    "fig4_gap_table", "seed_spread", "FIG5_GROUPS", "FIG45_SEEDS", "FIG5_SCALES", "FIG5_CONTROL",
 ]

@@ -7,10 +7,14 @@
   product of their levels (Figs. 1 and 2; the others tie some parameters together, e.g. the
   (eta, beta) pairs of footnote 5, and raise a ``ValueError`` that says which).
 * :func:`export` -- either one written to a file, CSV or netCDF by the file's suffix.
+* :func:`from_records` -- the same table of configurations and results held in memory (the quick
+  profile computes its scans without the store); the figure summaries
+  (:mod:`nncosmo_helpers.scans.summaries`) take these tables.
 
 Scalar results are the numbers, booleans and strings of a record; nested records contribute their
 scalars under dotted names (``mean_field.couplings.lambda1``); lists (trajectories, spectra) are
-left out: read them from the records (:func:`nncosmo_helpers.scans.load`). A result field that has
+left out (read them from the records, :func:`nncosmo_helpers.scans.load`) unless ``lists=True``, which
+keeps them, and nested records whole, as object columns (not exported). A result field that has
 the name of a hyper-parameter is called ``result.<name>``. ``fig`` and ``scan_version``, equal for
 every row, go to ``attrs`` with the profile.
 """
@@ -94,16 +98,60 @@ def _stored(fig: int, profile: str, results_dir_):
     return st, [c for _, _, c, _ in rows], [r for _, _, _, r in rows], sum(k not in found for k in position)
 
 
-def frame(fig: int, profile: str | None = None, results_dir_=None):
+def _table(configs: list[dict], results: list[dict], *, lists: bool, params=None):
+    """The one builder of a figure's table: hyper-parameter columns, then the results' columns.
+
+    ``params``: the hyper-parameter names in column order (default: the configurations' keys in
+    order of first appearance, without :data:`BOOKKEEPING`). With ``lists`` the non-scalar result
+    fields (trajectories, spectra, nested records) are kept as object columns under their own names,
+    one Python value per row, next to the dotted scalar columns of nested records.
+    """
+    import pandas as pd
+
+    if params is None:
+        params = [k for k in dict.fromkeys(k for c in configs for k in c) if k not in BOOKKEEPING]
+    flat = [_scalars(r) for r in results]
+    names = list(dict.fromkeys(k for f in flat for k in f))
+    scalar = [k for k in names if all(f.get(k) is not _NOT_SCALAR for f in flat)]
+    columns = {k: _column([c.get(k) for c in configs]) for k in params}
+    for k in scalar:
+        columns[f"result.{k}" if k in columns else k] = _column([f.get(k) for f in flat])
+    if lists:
+        for k in dict.fromkeys(k for r in results for k in r):
+            if k not in scalar and f"result.{k}" not in columns:
+                col = np.empty(len(results), dtype=object)
+                col[:] = [r.get(k) for r in results]
+                columns[f"result.{k}" if k in columns else k] = col
+    df = pd.DataFrame(columns)
+    df.attrs.update(hyper_parameters=list(params))
+    return df
+
+
+def from_records(configs: list[dict], results: list[dict], fig=None, *, lists: bool = True):
+    """A table of in-memory ``configs`` and their ``results`` (e.g. of :func:`~nncosmo_helpers.scans.load_or_compute`).
+
+    The same columns as :func:`frame` (one row per configuration, in the given order), and by
+    default also the non-scalar result fields as object columns (``lists=True``), which the Fig. 3
+    and Fig. 5 summaries read (the diverged runs' outputs, the mean-field trajectories).
+    """
+    if len(configs) != len(results):
+        raise ValueError(f"{len(configs)} configurations but {len(results)} results")
+    df = _table(configs, results, lists=lists)
+    fig = fig if fig is not None else (configs[0].get("fig") if configs else None)
+    df.attrs.update(fig=fig, missing=0, profile=None,
+                    scan_version=configs[0].get("scan_version") if configs else None)
+    return df
+
+
+def frame(fig: int, profile: str | None = None, results_dir_=None, *, lists: bool = False):
     """The stored results of figure ``fig`` as a ``pandas.DataFrame``, one row per stored configuration.
 
     Every stored configuration of the figure (current package and scan version) is a row, read
     through the store's verification; the grid's come first in grid order. Grid configurations not
     stored (yet) are counted in ``df.attrs["missing"]`` with a warning. Raises ``FileNotFoundError``
-    when nothing is stored.
+    when nothing is stored. ``lists=True`` keeps the non-scalar result fields as object columns
+    (see :func:`from_records`): the form the figure summaries take.
     """
-    import pandas as pd
-
     profile = profiles.get_profile(profile)
     st, configs, results, missing = _stored(fig, profile, results_dir_)
     if not configs:
@@ -116,15 +164,8 @@ def frame(fig: int, profile: str | None = None, results_dir_=None):
 
     present = {k for c in configs for k in c if k not in BOOKKEEPING}
     params = [k for k in grid(fig, profile)[0] if k in present] + sorted(present - set(grid(fig, profile)[0]))
-    flat = [_scalars(r) for r in results]
-    names = list(dict.fromkeys(k for f in flat for k in f))
-    scalar = [k for k in names if all(f.get(k) is not _NOT_SCALAR for f in flat)]
-    columns = {k: _column([c.get(k) for c in configs]) for k in params}
-    for k in scalar:
-        columns[f"result.{k}" if k in columns else k] = _column([f.get(k) for f in flat])
-    df = pd.DataFrame(columns)
-    df.attrs.update(fig=fig, scan_version=configs[0]["scan_version"], profile=profile, missing=missing,
-                    hyper_parameters=params)
+    df = _table(configs, results, lists=lists, params=params)
+    df.attrs.update(fig=fig, scan_version=configs[0]["scan_version"], profile=profile, missing=missing)
     return df
 
 
@@ -185,4 +226,4 @@ def export(fig: int, path, profile: str | None = None, results_dir_=None) -> Pat
     return path
 
 
-__all__ = ["frame", "dataset", "export"]
+__all__ = ["frame", "from_records", "dataset", "export"]
