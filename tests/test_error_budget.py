@@ -234,3 +234,18 @@ def test_pooled_drift_exponent_carries_seed_scatter():
     np.testing.assert_allclose(pooled.slopes[0], coef[0], rtol=1e-10)
     np.testing.assert_allclose(pooled.max_stderr, se, rtol=1e-10)
     assert pooled.max_stderr > 0.01
+
+
+def test_budget_of_a_given_run_equals_a_fresh_one(mlp_budget):
+    """A run trained beforehand (recorded every step, as the chapter shares it) gives the same budget."""
+    from nncosmo_helpers.train import train_momentum
+
+    b, loss = mlp_budget
+    init_fn, apply_fn = network.mlp(width=64, hidden_layers=1, activation="erf", W_std=1.0, b_std=0.5)
+    params = init_fn(jax.random.PRNGKey(0), 1)
+    run = train_momentum(apply_fn, params, X, eta=ETA, beta=BETA, loss=loss, steps=60, record_every=1)
+    b2 = eb.error_budget(apply_fn, params, X, eta=ETA, beta=BETA, loss=loss, steps=60, run=run)
+    for name in ("total", "continuum", "drift", "continuum_corrected"):
+        assert getattr(b2, name) == pytest.approx(getattr(b, name), rel=1e-9)
+    with pytest.raises(ValueError):
+        eb.error_budget(apply_fn, params, X, eta=ETA, beta=BETA, loss=loss, steps=50, run=run)

@@ -79,7 +79,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _validate, dynamics, odes
+from .. import _validate, dynamics, ensemble, odes
+from ..ensemble import SeedSpread
 from ..loss import PolynomialLoss
 from ..train import train_momentum
 
@@ -88,17 +89,16 @@ from ..train import train_momentum
 # the lag-corrected continuum prediction
 # ---------------------------------------------------------------------------------------------
 def _corrected_impl(kernel, f_init, ts, eta, beta, loss):
-    n = f_init.shape[0]
     inertia = 0.5 * (1.0 + beta)
     gamma = (1.0 - beta) / jnp.sqrt(eta)
 
-    def force(t, y, args):
-        return -(kernel @ loss.first(y)) / (n * inertia)
+    def force(t, y, args):  # K grad_f L = K L'(f)/N: the loss module's gradient of the dataset loss (eq. 3)
+        return -(kernel @ loss.grad_f(y)) / inertia
 
     def friction(t, y, v, args):
         return gamma / inertia
 
-    v0 = -jnp.sqrt(eta) * (kernel @ loss.first(f_init)) / (n * (1.0 + beta))
+    v0 = -jnp.sqrt(eta) * (kernel @ loss.grad_f(f_init)) / (1.0 + beta)
     y, _ = odes.solve_second_order(force, f_init, v0, ts, friction)
     return y
 
@@ -203,7 +203,7 @@ class ErrorBudget(NamedTuple):
         return float(np.linalg.norm(self.kernel_final - self.kernel_initial) / np.linalg.norm(self.kernel_initial))
 
 
-def error_budget(apply_fn, params, x, *, eta, beta, loss, steps) -> ErrorBudget:
+def error_budget(apply_fn, params, x, *, eta, beta, loss, steps, run=None) -> ErrorBudget:
     """Train a network with eq. 2 and split its distance from eq. 9 into discretisation and drift.
 
     The network is trained with :func:`nncosmo_helpers.train.train_momentum` (full batch, from rest,
@@ -219,9 +219,14 @@ def error_budget(apply_fn, params, x, *, eta, beta, loss, steps) -> ErrorBudget:
         eta, beta: learning rate (> 0) and momentum (in [0, 1)).
         loss: a :class:`~nncosmo_helpers.loss.PolynomialLoss`.
         steps: number of training steps, >= 1.
+        run: optional: the :class:`~nncosmo_helpers.train.TrainResult` of exactly this training, already
+            computed with ``compute_ntk=True`` (any ``record_every``); it is used instead of training again.
     """
     steps = _validate.integer("steps", steps, low=1)
-    run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps, record_every=steps)
+    if run is None:
+        run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps, record_every=steps)
+    elif int(np.asarray(run.steps)[-1]) != steps or run.ntk_initial is None or run.ntk_final is None:
+        raise ValueError(f"the given run must end at step {steps} and carry its initial and final NTK")
     f0 = np.asarray(run.f[0], dtype=float)
     k0 = np.asarray(run.ntk_initial, dtype=float)
     k0 = 0.5 * (k0 + k0.T)
@@ -245,21 +250,28 @@ def error_budget(apply_fn, params, x, *, eta, beta, loss, steps) -> ErrorBudget:
 class Exponent(NamedTuple):
     """A power law fitted line by line (least squares in log-log), one slope per line.
 
-    ``slopes`` and ``stderr`` have one entry per fitted line (the other grid axes, flattened);
-    ``median`` is the median slope and ``spread`` half the range of the slopes (the seed and
-    grid-line spread); ``max_stderr`` the largest standard error of a single fit.
+    ``slopes`` and ``stderr`` have one entry per fitted line (the other grid axes, flattened: seeds and
+    the other grid parameter). ``lines`` is their :class:`~nncosmo_helpers.ensemble.SeedSpread` (median,
+    smallest, largest: the book's one definition of a spread, here over seeds and grid lines);
+    ``median`` and ``spread`` (the full range, largest - smallest) are its; ``max_stderr`` is the largest
+    standard error of a single fit.
     """
 
     slopes: np.ndarray
     stderr: np.ndarray
 
     @property
+    def lines(self) -> SeedSpread:
+        return ensemble.spread(self.slopes)
+
+    @property
     def median(self) -> float:
-        return float(np.median(self.slopes))
+        return self.lines.median
 
     @property
     def spread(self) -> float:
-        return float(0.5 * (np.max(self.slopes) - np.min(self.slopes)))
+        """The full range of the slopes over the lines (``lines.spread``)."""
+        return self.lines.spread
 
     @property
     def max_stderr(self) -> float:
