@@ -19,7 +19,8 @@ on how far the mean-NTK prediction can be from the frozen-kernel eq. 9.
 The grid is the stored scan ``"ap-mean-field"`` of :mod:`nncosmo_helpers.scans.beyond` (run by
 ``python -m nncosmo_helpers.scans``, so by ``make book-paper``); the appendix reads it with
 ``beyond.read`` and computes the quick profile in memory when nothing is stored (:func:`rows`). Quick:
-64 runs at width 100 (about 60 s of CPU of the appendix chapter's ~85 s). Paper: 240 runs at width
+64 runs at width 100 (about two thirds of the appendix chapter's ~97 s of CPU, measured on 2 loaded cores;
+mostly compilation: four training loops, one per depth and activation, and the comparison's ODE solves). Paper: 240 runs at width
 1000; its cost was not measured in the session that wrote this (the two-hidden-layer width-1000 runs
 dominate).
 """
