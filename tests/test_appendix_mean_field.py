@@ -92,12 +92,30 @@ def test_fraction_travelled():
     assert mean_field.fraction_travelled(2.0, 1.0, -2.0) == pytest.approx(0.25)
 
 
-def test_over_seeds_median_and_half_range():
-    rows = [{"seed": s, "v": v} for s, v in [(0, 1.0), (0, 3.0), (1, 5.0), (2, 2.0), (2, 4.0)]]
-    st = mean_field.over_seeds(rows, lambda rs: max(r["v"] for r in rs))
-    assert st.values == (3.0, 5.0, 4.0) and st.median == 4.0 and st.spread == 1.0
-    empty = mean_field.over_seeds(rows, lambda rs: max(r["v"] for r in rs if r["v"] > 10))
-    assert np.isnan(empty.median) and empty.values == ()
+def fake_row(seed, leading, *, gap, floor, moving=True, n=2):
+    """A row of mean_field.rows with a comparison whose end errors give the stated gap and floor."""
+    from types import SimpleNamespace
+
+    end = {"lambda1/N": 0.0, "mean Theta": gap, "mean diag Theta": 0.0, "linearized": floor}
+    c = SimpleNamespace(end_error=lambda name: abs(end[name]), excursion=1.0,
+                        predictions={"lambda1/N": np.array([0.0, 0.0]), "mean Theta": np.array([0.0, gap])},
+                        linearized_mean=np.array([0.0, 0.0]), eq15_end_error=0.0, projection_excursion=1.0,
+                        couplings={"lambda1/N": 1.0, "mean Theta": 1.0})
+    return {"seed": seed, "leading_mode": leading, "comparison": c, "moving": moving, "loss": PolynomialLoss(0.2, 1.0, n),
+            "reduction_bound": 1.0}
+
+
+def test_fig6_summary_statistics_seed_by_seed_with_the_full_range():
+    rows = [fake_row(0, "uniform", gap=1e-3, floor=1e-2), fake_row(0, "uniform", gap=3e-3, floor=1e-2),
+            fake_row(1, "uniform", gap=5e-3, floor=1e-2), fake_row(2, "uniform", gap=4e-3, floor=1e-2),
+            fake_row(0, "not uniform", gap=0.5, floor=1e-2), fake_row(1, "not uniform", gap=0.3, floor=1e-2)]
+    st = mean_field.fig6_summary(rows)
+    gmax = st.spreads["uni-gap-max"]                      # per seed: 3e-3, 5e-3, 4e-3
+    assert gmax.values == pytest.approx((3e-3, 5e-3, 4e-3)) and gmax.median == pytest.approx(4e-3)
+    assert gmax.spread == pytest.approx(2e-3)            # the full range (the former SeedStat had half of it)
+    assert st.counts["n-uniform"] == 4 and st.counts["n-nonuni-moving"] == 2 and st.counts["uni-mov-agree"] == 4
+    assert st.verdicts["fig6"] == "qualified" and st.verdicts["uniform"] == "holds"
+    assert not hasattr(mean_field, "SeedStat") and not hasattr(mean_field, "over_seeds")
 
 
 def test_grid_covers_the_papers_fig5_architectures():

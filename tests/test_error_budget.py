@@ -234,3 +234,30 @@ def test_pooled_drift_exponent_carries_seed_scatter():
     np.testing.assert_allclose(pooled.slopes[0], coef[0], rtol=1e-10)
     np.testing.assert_allclose(pooled.max_stderr, se, rtol=1e-10)
     assert pooled.max_stderr > 0.01
+
+
+def test_budget_of_a_given_run_equals_a_fresh_one(mlp_budget):
+    """A run trained beforehand (recorded every step, as the chapter shares it) gives the same budget."""
+    from nncosmo_helpers.train import train_momentum
+
+    b, loss = mlp_budget
+    init_fn, apply_fn = network.mlp(width=64, hidden_layers=1, activation="erf", W_std=1.0, b_std=0.5)
+    params = init_fn(jax.random.PRNGKey(0), 1)
+    run = train_momentum(apply_fn, params, X, eta=ETA, beta=BETA, loss=loss, steps=60, record_every=1)
+    b2 = eb.error_budget(apply_fn, params, X, eta=ETA, beta=BETA, loss=loss, steps=60, run=run)
+    for name in ("total", "continuum", "drift", "continuum_corrected"):
+        assert getattr(b2, name) == pytest.approx(getattr(b, name), rel=1e-9)
+    with pytest.raises(ValueError):
+        eb.error_budget(apply_fn, params, X, eta=ETA, beta=BETA, loss=loss, steps=50, run=run)
+
+
+def test_batched_grid_equals_run_by_run():
+    """error_budget_grid trains seeds and learning rates of a width together (every run to the longest, read at
+    its own step): the same budget as training each run separately, up to float64 rounding."""
+    kw = dict(etas=(1 / 9, 1 / 16), widths=(16, 24), seeds=(0, 1), friction=3.0, duration=20 / 3,
+              loss=PolynomialLoss(m=0.2, f0=1.0, n=2), hidden_layers=1, activation="erf", W_std=1.0, b_std=0.5)
+    a = eb.error_budget_grid(X, batched=True, **kw)
+    b = eb.error_budget_grid(X, batched=False, **kw)
+    np.testing.assert_array_equal(a.steps, [20, 27])
+    for name in ("continuum", "continuum_corrected", "drift", "total", "displacement", "kappa1"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-8, err_msg=name)

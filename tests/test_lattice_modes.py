@@ -80,3 +80,21 @@ def test_figure(comparison):
 
     fig = plot_lattice.network_vs_lattice(comparison[0])
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) >= 3 * 4
+
+
+def test_given_run_and_seed_summary(comparison):
+    """A run trained beforehand gives the same comparison; summarise takes median and range over networks."""
+    from nncosmo_helpers.train import train_momentum
+
+    m, apply_fn, params, x = comparison
+    run = train_momentum(apply_fn, params, x, eta=ETA, beta=BETA, loss=LOSS, steps=STEPS, record_every=5)
+    m2 = lm.compare_network_lattice(apply_fn, params, x, eta=ETA, beta=BETA, loss=LOSS, steps=STEPS, record_every=5,
+                                    n_modes=4, run=run)
+    np.testing.assert_allclose(m2.network_amplitude, m.network_amplitude, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(m2.field_amplitude, m.field_amplitude, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError):
+        lm.compare_network_lattice(apply_fn, params, x, eta=ETA, beta=BETA, loss=LOSS, steps=STEPS, record_every=1, run=run)
+    s = lm.summarise([m, m2])
+    err = abs(m.network_relative[-1, 0] - m.field_relative[-1, 0]) / abs(m.network_relative[-1, 0] - 1)
+    assert s["mean-err"].median == pytest.approx(err, rel=1e-9) and s["mean-err"].n_seeds == 2
+    assert s["mu2-max"].median == pytest.approx(m.network_mass2[0, 1] / m.hubble**2, rel=1e-12)

@@ -212,11 +212,15 @@ from types import SimpleNamespace  # noqa: E402
 from nncosmo_helpers.experiments import modes as xmodes  # noqa: E402
 
 
-def test_fraction_travelled_and_spread():
+def test_fraction_travelled():
     np.testing.assert_allclose(xmodes.fraction_travelled([0.0, 0.5, 2.0], [0.1, 0.75, 1.5], 1.0), [0.1, 0.5, 0.5])
-    s = xmodes.spread([3.0, 1.0, 2.0, 10.0])
-    assert (s.median, s.low, s.high) == (2.5, 1.0, 10.0)
-    assert s.text(".2g") == "2.5 [1, 10]" and xmodes.spread([4.0]).text() == "4"
+
+
+def test_modes_uses_the_one_seed_spread():
+    from nncosmo_helpers import ensemble
+
+    assert xmodes.spread is ensemble.spread and xmodes.SeedSpread is ensemble.SeedSpread
+    assert not hasattr(xmodes, "Spread")
 
 
 def test_grid_verdict_words():
@@ -231,6 +235,7 @@ def fake_run(key, seed, *, fraction, mean_error, cls="uniform", kappa=(1.0, 0.5,
              change=(0.2, 0.01, 0.01, 0.01)):
     c = SimpleNamespace(mean_error=mean_error, mean_error_reference=1e-3, mode_error_reference=np.full(4, 1e-3),
                         mode_displacement=np.full(4, 0.01), relative_change_observed=np.asarray(change),
+                        relative_change_predicted=np.asarray(change),
                         modes_observed=np.ones((2, 4)))
     return xmodes.TrainedNetwork(key, seed, c, cls, fraction, np.asarray(kappa))
 
@@ -272,3 +277,21 @@ def test_spectrum_ensemble_against_direct_decomposition():
     assert spec.degeneracy == pytest.approx(dynamics.degeneracy_ratio(32))
     assert list(spec.class_emp[0]) == list(dynamics.leading_mode_class(spec.overlap_emp[0], spec.gap_emp[0],
                                                                         degeneracy=dynamics.degeneracy_ratio(32)))
+
+
+def test_training_summary_takes_the_median_seed_by_seed():
+    """Two configurations per seed in one group: the median over a seed's networks first, then over seeds."""
+    a, b = ("erf", 1.0, 0.5, 2, 1.0), ("relu", 1.0, 0.5, 2, 1.0)
+    runs = [fake_run(a, 0, fraction=0.6, mean_error=1e-3), fake_run(b, 0, fraction=0.6, mean_error=3e-3),
+            fake_run(a, 1, fraction=0.6, mean_error=2e-3), fake_run(b, 1, fraction=0.6, mean_error=10e-3),
+            fake_run(("erf", 0.1, 0.01, 2, 1.0), 0, fraction=1e-4, mean_error=1e-3, kappa=(2e-4,) * 5),
+            fake_run(("erf", 0.1, 0.01, 2, 1.0), 1, fraction=1e-4, mean_error=1e-3, kappa=(4e-4,) * 5)]
+    ts = xmodes.training_summary(runs, grid_keys=[("erf", 0.1, 0.01, 2, 1.0)], focus=a)
+    st, _ = ts.spreads["mean-err-uni"]
+    # seed 0: median(1, 3) = 2; seed 1: median(2, 10) = 6 (x 1e-3); median over seeds 4, range [2, 6]
+    assert st.values == pytest.approx((2e-3, 6e-3)) and st.median == pytest.approx(4e-3) and st.spread == pytest.approx(4e-3)
+    assert ts.counts == {"grid-trained": 2, "grid-moving": 0, "moving-uniform": 4, "still": 2}
+    k_max, k_st = ts.still_kappa1_max
+    assert k_max == 4e-4 and (k_st.low, k_st.high) == (2e-4, 4e-4)
+    # focus: erf (1, 0.5) only, one value per seed
+    assert ts.spreads["a-kappa2"][0].values == (0.5, 0.5)

@@ -79,7 +79,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _validate, dynamics, odes
+from .. import _validate, dynamics, ensemble, odes
+from ..ensemble import SeedSpread
 from ..loss import PolynomialLoss
 from ..train import train_momentum
 
@@ -88,17 +89,16 @@ from ..train import train_momentum
 # the lag-corrected continuum prediction
 # ---------------------------------------------------------------------------------------------
 def _corrected_impl(kernel, f_init, ts, eta, beta, loss):
-    n = f_init.shape[0]
     inertia = 0.5 * (1.0 + beta)
     gamma = (1.0 - beta) / jnp.sqrt(eta)
 
-    def force(t, y, args):
-        return -(kernel @ loss.first(y)) / (n * inertia)
+    def force(t, y, args):  # K grad_f L = K L'(f)/N: the loss module's gradient of the dataset loss (eq. 3)
+        return -(kernel @ loss.grad_f(y)) / inertia
 
     def friction(t, y, v, args):
         return gamma / inertia
 
-    v0 = -jnp.sqrt(eta) * (kernel @ loss.first(f_init)) / (n * (1.0 + beta))
+    v0 = -jnp.sqrt(eta) * (kernel @ loss.grad_f(f_init)) / (1.0 + beta)
     y, _ = odes.solve_second_order(force, f_init, v0, ts, friction)
     return y
 
@@ -143,7 +143,8 @@ class ErrorBudget(NamedTuple):
     0 and at ``steps``), ``f_discrete`` (eq. 2 in function space with the initial kernel,
     :func:`~nncosmo_helpers.dynamics.iterate_linearized`), ``f_continuum`` (eq. 9,
     :func:`~nncosmo_helpers.dynamics.predict_linearized`), ``f_corrected`` (:func:`predict_lag_corrected`);
-    ``kernel_initial``, ``kernel_final`` (N, N): the empirical NTK before and after training;
+    ``kernel_initial``, ``kernel_final`` (N, N): the empirical NTK before and after training (``kernel_final``
+    is None for the runs of a batched :func:`error_budget_grid`, which does not need it);
     ``eigenvalues_over_n``: lambda_i/N of the initial kernel, descending; ``kappa``: the freezing
     numbers kappa_i = (lambda_i/N) L''(<f_initial>) T/(3H) of the perturbations chapter (a mode with
     kappa_i << 1 barely moves); ``eta``, ``beta``, ``steps``: the run.
@@ -203,7 +204,7 @@ class ErrorBudget(NamedTuple):
         return float(np.linalg.norm(self.kernel_final - self.kernel_initial) / np.linalg.norm(self.kernel_initial))
 
 
-def error_budget(apply_fn, params, x, *, eta, beta, loss, steps) -> ErrorBudget:
+def error_budget(apply_fn, params, x, *, eta, beta, loss, steps, run=None) -> ErrorBudget:
     """Train a network with eq. 2 and split its distance from eq. 9 into discretisation and drift.
 
     The network is trained with :func:`nncosmo_helpers.train.train_momentum` (full batch, from rest,
@@ -219,11 +220,22 @@ def error_budget(apply_fn, params, x, *, eta, beta, loss, steps) -> ErrorBudget:
         eta, beta: learning rate (> 0) and momentum (in [0, 1)).
         loss: a :class:`~nncosmo_helpers.loss.PolynomialLoss`.
         steps: number of training steps, >= 1.
+        run: optional: the :class:`~nncosmo_helpers.train.TrainResult` of exactly this training, already
+            computed with ``compute_ntk=True`` (any ``record_every``); it is used instead of training again.
     """
     steps = _validate.integer("steps", steps, low=1)
-    run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps, record_every=steps)
-    f0 = np.asarray(run.f[0], dtype=float)
-    k0 = np.asarray(run.ntk_initial, dtype=float)
+    if run is None:
+        run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps, record_every=steps)
+    elif int(np.asarray(run.steps)[-1]) != steps or run.ntk_initial is None or run.ntk_final is None:
+        raise ValueError(f"the given run must end at step {steps} and carry its initial and final NTK")
+    return _budget(run.f[0], run.f[-1], run.ntk_initial, run.ntk_final, eta=eta, beta=beta, loss=loss, steps=steps)
+
+
+def _budget(f_init, f_end, k0, k_final, *, eta, beta, loss, steps) -> ErrorBudget:
+    """:class:`ErrorBudget` of a network that went from ``f_init`` to ``f_end`` in ``steps`` steps of eq. 2,
+    with initial (final) empirical NTK ``k0`` (``k_final``, may be None)."""
+    f0 = np.asarray(f_init, dtype=float)
+    k0 = np.asarray(k0, dtype=float)
     k0 = 0.5 * (k0 + k0.T)
     marks = [0, steps]
     f_cont = np.asarray(dynamics.predict_linearized(k0, f0, eta=eta, beta=beta, loss=loss, steps=marks))[-1]
@@ -233,9 +245,9 @@ def error_budget(apply_fn, params, x, *, eta, beta, loss, steps) -> ErrorBudget:
     friction = (1.0 - beta) / np.sqrt(eta)
     kappa = lam_n * float(loss.second(np.mean(f0))) * steps * np.sqrt(eta) / friction
     return ErrorBudget(
-        f_initial=f0, f_network=np.asarray(run.f[-1], dtype=float), f_discrete=f_disc, f_continuum=f_cont,
-        f_corrected=f_corr, kernel_initial=k0, kernel_final=np.asarray(run.ntk_final, dtype=float),
-        eigenvalues_over_n=lam_n, kappa=kappa, eta=float(eta), beta=float(beta), steps=steps,
+        f_initial=f0, f_network=np.asarray(f_end, dtype=float), f_discrete=f_disc, f_continuum=f_cont,
+        f_corrected=f_corr, kernel_initial=k0, kernel_final=None if k_final is None else np.asarray(k_final, dtype=float),
+        eigenvalues_over_n=lam_n, kappa=kappa, eta=float(eta), beta=float(beta), steps=int(steps),
     )
 
 
@@ -245,21 +257,28 @@ def error_budget(apply_fn, params, x, *, eta, beta, loss, steps) -> ErrorBudget:
 class Exponent(NamedTuple):
     """A power law fitted line by line (least squares in log-log), one slope per line.
 
-    ``slopes`` and ``stderr`` have one entry per fitted line (the other grid axes, flattened);
-    ``median`` is the median slope and ``spread`` half the range of the slopes (the seed and
-    grid-line spread); ``max_stderr`` the largest standard error of a single fit.
+    ``slopes`` and ``stderr`` have one entry per fitted line (the other grid axes, flattened: seeds and
+    the other grid parameter). ``lines`` is their :class:`~nncosmo_helpers.ensemble.SeedSpread` (median,
+    smallest, largest: the book's one definition of a spread, here over seeds and grid lines);
+    ``median`` and ``spread`` (the full range, largest - smallest) are its; ``max_stderr`` is the largest
+    standard error of a single fit.
     """
 
     slopes: np.ndarray
     stderr: np.ndarray
 
     @property
+    def lines(self) -> SeedSpread:
+        return ensemble.spread(self.slopes)
+
+    @property
     def median(self) -> float:
-        return float(np.median(self.slopes))
+        return self.lines.median
 
     @property
     def spread(self) -> float:
-        return float(0.5 * (np.max(self.slopes) - np.min(self.slopes)))
+        """The full range of the slopes over the lines (``lines.spread``)."""
+        return self.lines.spread
 
     @property
     def max_stderr(self) -> float:
@@ -330,7 +349,7 @@ class ErrorBudgetGrid(NamedTuple):
         return float(np.max(self.continuum_corrected / self.continuum))
 
 
-def error_budget_grid(x, *, etas, widths, seeds, friction, duration, loss, **mlp_kwargs) -> ErrorBudgetGrid:
+def error_budget_grid(x, *, etas, widths, seeds, friction, duration, loss, batched=True, **mlp_kwargs) -> ErrorBudgetGrid:
     """Measure :func:`error_budget` over learning rates, widths and seeds on one continuum problem.
 
     Every run has the same friction 3H = ``friction`` (beta = 1 - friction sqrt(eta)) and the same
@@ -339,8 +358,21 @@ def error_budget_grid(x, *, etas, widths, seeds, friction, duration, loss, **mlp
     from :func:`nncosmo_helpers.network.mlp` (``mlp_kwargs``: hidden_layers, activation, W_std,
     b_std) initialised with ``jax.random.PRNGKey(seed)``; the same initial network is trained at
     every eta.
+
+    ``batched=True`` trains all seeds and learning rates of one width together
+    (:func:`~nncosmo_helpers.train.train_optax_batch` with the heavy ball of eq. 2,
+    :func:`~nncosmo_helpers.optimizers.de_sitter_momentum`), every run for the largest number of
+    steps, and reads each run at its own step count: one compilation per width instead of one per
+    (width, eta), at the price of training the shorter runs past their end (len(etas) max(steps) /
+    sum(steps) times the work). That is the cheaper choice when compilation dominates (short ladders,
+    the quick profile); ``batched=False`` trains each run on its own with
+    :func:`~nncosmo_helpers.train.train_momentum`. Both give the same numbers up to float64 rounding.
+    In the grid the final kernels are not computed (``kernel_final`` is None in batched mode).
     """
     from .. import network  # experiments sit above the networks
+    from ..ntk import empirical_ntk
+    from ..optimizers import de_sitter_momentum
+    from ..train import train_optax_batch
 
     etas = np.asarray([_validate.eta(e) for e in etas], dtype=float)
     betas = 1.0 - float(friction) * np.sqrt(etas)
@@ -354,10 +386,23 @@ def error_budget_grid(x, *, etas, widths, seeds, friction, duration, loss, **mlp
                                               "displacement", "kappa1")}
     for j, width in enumerate(widths):
         init_fn, apply_fn = network.mlp(width=int(width), **mlp_kwargs)
+        params = [init_fn(jax.random.PRNGKey(int(seed)), x.shape[1]) for seed in seeds]
+        if batched:  # rows: seed-major, then eta
+            stacked = jax.tree_util.tree_map(lambda *p: jnp.stack(p), *[p for p in params for _ in etas])
+            hp = {"eta": np.tile(etas, len(seeds)), "beta": np.tile(betas, len(seeds))}
+            f_all, _ = train_optax_batch(apply_fn, stacked, x, optimizer=de_sitter_momentum, hyperparams=hp,
+                                         loss=loss, steps=int(steps.max()), record_every=1)
+            f_all = np.asarray(f_all)[..., 0] if np.ndim(f_all) == 4 else np.asarray(f_all)
         for s, seed in enumerate(seeds):
-            params = init_fn(jax.random.PRNGKey(int(seed)), x.shape[1])
+            k0 = empirical_ntk(apply_fn, params[s], x) if batched else None
             for i, (eta, beta, n) in enumerate(zip(etas, betas, steps)):
-                b = error_budget(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=int(n))
+                if batched:
+                    f = f_all[s * len(etas) + i, : n + 1]
+                    if not np.all(np.isfinite(f)):
+                        raise FloatingPointError(f"the run eta={eta:g}, width {width}, seed {seed} diverged")
+                    b = _budget(f[0], f[n], k0, None, eta=eta, beta=beta, loss=loss, steps=int(n))
+                else:
+                    b = error_budget(apply_fn, params[s], x, eta=eta, beta=beta, loss=loss, steps=int(n))
                 for name in ("continuum", "continuum_corrected", "drift", "total", "displacement"):
                     out[name][i, j, s] = getattr(b, name)
                 out["kappa1"][i, j, s] = b.kappa[0]

@@ -109,7 +109,7 @@ class NetworkLatticeModes(NamedTuple):
         ]
 
 
-def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_modes=6, record_every=1):
+def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_modes=6, record_every=1, run=None):
     """Train a network and evolve the lattice field from its initial outputs; compare mode by mode.
 
     Args:
@@ -118,6 +118,8 @@ def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_mo
             (e.g. :func:`nncosmo_helpers.dynamics.centred_interval`): the Neumann nodes of the lattice.
         eta, beta, loss, steps, record_every: training as in :func:`nncosmo_helpers.train.train_momentum`.
         n_modes: number of paired modes (network i = 1..n_modes, field j = 0..n_modes - 1).
+        run: optional: the :class:`~nncosmo_helpers.train.TrainResult` of exactly this training (recorded
+            every ``record_every`` steps, with its initial NTK), used instead of training again.
 
     Returns a :class:`NetworkLatticeModes`.
     """
@@ -134,7 +136,11 @@ def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_mo
     if length <= 0 or not np.allclose(x_np[:, 0] - x_np[0, 0], np.linspace(0.0, length, n), rtol=0, atol=1e-12 * length):
         raise ValueError("x must be equally spaced and increasing (the nodes of the lattice)")
 
-    run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps, record_every=record_every)
+    if run is None:
+        run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps, record_every=record_every)
+    elif (run.ntk_initial is None or int(np.asarray(run.steps)[-1]) != steps
+          or len(run.steps) != steps // record_every + 1):
+        raise ValueError(f"the given run must record every {record_every} of {steps} steps and carry its initial NTK")
     f = np.asarray(run.f, dtype=float)
     modes = dynamics.mode_decomposition(run.ntk_initial)
     vec = np.asarray(modes.eigenvectors)
@@ -167,3 +173,44 @@ def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_mo
         horizon_exit=exit_time, kappa=kappa, network_amplitude=net_amp, field_amplitude=field[True][0],
         field_amplitude_static=field[False][0],
     )
+
+
+class LatticeSummary(NamedTuple):
+    """Seed statistics of :func:`compare_network_lattice` over several networks (one per seed).
+
+    ``spreads``: {name: SeedSpread} of, per network: "mean-err" (the homogeneous modes' end-point
+    disagreement, network against lattice, in units of the mean field's displacement: eq. 15 against
+    eq. 18), "mu2-max" (mode 2's mass squared mu_2^2/H^2 at t = 0, the largest of the perturbations),
+    "M2-min" (the paired field mode's k_1^2 + V'' in units of H^2), "exit-max" (the last horizon exit,
+    H t), "net-min" (the smallest relative amplitude of a network mode i >= 2), "field-min" (the same
+    for the field's modes j >= 1, expanding or not), "field-end" / "field-end-static" (the largest
+    field mode j >= 1 at the end relative to its start, with and without expansion), "net-end-dev" (the
+    largest end change of a network mode i >= 3), "vpp-over-h2" (V''/H^2 at the end).
+    """
+
+    spreads: dict
+
+    def __getitem__(self, name):
+        return self.spreads[name]
+
+
+def summarise(comparisons) -> LatticeSummary:
+    """:class:`LatticeSummary` of a list of :class:`NetworkLatticeModes` (one per seed)."""
+    from ..ensemble import spread
+
+    ms = list(comparisons)
+    per = {
+        "mean-err": [abs(m.network_relative[-1, 0] - m.field_relative[-1, 0]) / abs(m.network_relative[-1, 0] - 1)
+                     for m in ms],
+        "mu2-max": [m.network_mass2[0, 1] / m.hubble**2 for m in ms],
+        "M2-min": [m.field_mass2[0, 1] / m.hubble**2 for m in ms],
+        "exit-max": [m.horizon_exit[-1] * m.hubble for m in ms],
+        "net-min": [float(np.min(m.network_relative[:, 1:])) for m in ms],
+        "field-min": [min(float(np.min(m.field_relative[:, 1:])), float(np.min(m.field_relative_static[:, 1:])))
+                      for m in ms],
+        "field-end": [np.max(np.abs(m.field_relative[-1, 1:])) for m in ms],
+        "net-end-dev": [np.max(np.abs(m.network_relative[-1, 2:] - 1)) for m in ms],
+        "field-end-static": [np.max(np.abs(m.field_relative_static[-1, 1:])) for m in ms],
+        "vpp-over-h2": [m.field_mass2[-1, 0] / m.hubble**2 for m in ms],
+    }
+    return LatticeSummary({k: spread(v) for k, v in per.items()})

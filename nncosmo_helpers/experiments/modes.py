@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import dynamics
+from ..ensemble import SeedSpread, over_seeds, spread
 
 
 def freezing_numbers(comparison, *, curvature, t_final, friction) -> np.ndarray:
@@ -30,28 +31,8 @@ from ..dynamics import MOVING_FRACTION, fraction_travelled  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------------------------
-# seed ensembles
+# seed ensembles: nncosmo_helpers.ensemble (SeedSpread, spread) is the one definition
 # ---------------------------------------------------------------------------------------------
-class Spread(NamedTuple):
-    """Median and range over seeds of one quantity."""
-
-    median: float
-    low: float
-    high: float
-
-    def text(self, fmt: str = ".3g") -> str:
-        """"median [low, high]" (or just the median when the range is one value)."""
-        if self.low == self.high:
-            return f"{self.median:{fmt}}"
-        return f"{self.median:{fmt}} [{self.low:{fmt}}, {self.high:{fmt}}]"
-
-
-def spread(values) -> Spread:
-    """:class:`Spread` (median, min, max) of a 1-d array of per-seed values."""
-    v = np.asarray(values, dtype=float).ravel()
-    return Spread(float(np.median(v)), float(v.min()), float(v.max()))
-
-
 def label(key) -> str:
     """"erf (1, 0.05), 2 hl" for an architecture key (activation, W_std, b_std, hidden_layers[, s])."""
     text = f"{key[0]} ({key[1]:g}, {key[2]:g}), {key[3]} hl"
@@ -171,6 +152,121 @@ def spectrum_ensemble(archs, grids, *, width, seeds) -> SpectrumEnsemble:
                             np.array(ov_emp), np.array(par_inf), np.array(par_emp), modes_inf, modes_emp, nets)
 
 
+
+class SpectrumSummary(NamedTuple):
+    """The spectrum statements of the chapter over a :class:`SpectrumEnsemble`'s grid, decided on the seed
+    medians of the empirical kernels (the networks that are trained).
+
+    ``gap``, ``falloff``: seed medians of lambda_1/lambda_2 and lambda_5/lambda_1 per configuration;
+    ``big``: the configurations with a large hierarchy (gap > :data:`HIERARCHY_GAP`), ``w01_small``: the
+    W_std = 0.1 ones without; ``n_w01``/``n_w1``: how many of ``big`` have W_std = 0.1 / 1;
+    ``extremes``: {name: (SeedSpread over seeds, label)} for the smallest gap at W_std = 0.1 ("gap-w01-min"),
+    the smallest and largest at W_std = 1 ("gap-w1-min", "gap-w1-max") and the largest lambda_5/lambda_1
+    ("lam5-max"); ``n_falloff``: configurations with lambda_5/lambda_1 < :data:`FALLOFF_RATIO`;
+    ``gap_emp_factor``: the largest factor between an empirical gap and the infinite-width one, over the
+    configurations whose gap is below 1e3 (finite-width fluctuations of the eigenvalues, eq. 13).
+    """
+
+    gap: np.ndarray
+    falloff: np.ndarray
+    big: list
+    w01_small: list
+    n_w01: int
+    n_w1: int
+    extremes: dict
+    n_falloff: int
+    gap_emp_factor: float
+
+
+def spectrum_summary(spec: SpectrumEnsemble) -> SpectrumSummary:
+    """:class:`SpectrumSummary` of ``spec`` (the hierarchy and fall-off statements of section 2.2)."""
+    gap = np.median(spec.gap_emp, axis=1)
+    fall = np.median(spec.falloff_emp, axis=1)
+    idx = range(len(spec.keys))
+    big = [c for c in idx if gap[c] > HIERARCHY_GAP]
+    w01 = [c for c in idx if spec.keys[c][1] == 0.1]
+    w1 = [c for c in idx if spec.keys[c][1] == 1.0]
+
+    def at(c, per_seed):
+        return spread(per_seed[c]), label(spec.keys[c])
+
+    extremes = {}
+    if w01:
+        extremes["gap-w01-min"] = at(min(w01, key=lambda c: gap[c]), spec.gap_emp)
+    if w1:
+        extremes["gap-w1-min"] = at(min(w1, key=lambda c: gap[c]), spec.gap_emp)
+        extremes["gap-w1-max"] = at(max(w1, key=lambda c: gap[c]), spec.gap_emp)
+    extremes["lam5-max"] = at(int(np.argmax(fall)), spec.falloff_emp)
+    factor = np.abs(np.log(spec.gap_emp / spec.gap_inf[:, None]))[gap < 1e3]
+    return SpectrumSummary(gap, fall, big, [c for c in w01 if c not in big], sum(c in big for c in w01),
+                           sum(c in big for c in w1), extremes, int(np.sum(fall < FALLOFF_RATIO)),
+                           float(np.exp(np.max(factor))) if factor.size else float("nan"))
+
+
+class LeadingModes(NamedTuple):
+    """The one v_1 decision (:func:`~nncosmo_helpers.dynamics.leading_mode_class`) over a spectrum ensemble:
+    ``counts`` {class: number of networks}, ``configurations`` {class: labels of the configurations with at
+    least one network of that class}, ``n_networks``."""
+
+    counts: dict
+    configurations: dict
+    n_networks: int
+
+
+def leading_modes(spec: SpectrumEnsemble) -> LeadingModes:
+    """:class:`LeadingModes` of every network (configuration x seed) of ``spec``."""
+    cls = spec.class_emp
+    counts = {k: int(np.sum(cls == k)) for k in dynamics.LEADING_MODE_LABELS}
+    confs = {k: [label(spec.keys[c]) for c in range(len(spec.keys)) if np.any(cls[c] == k)]
+             for k in dynamics.LEADING_MODE_LABELS}
+    return LeadingModes(counts, confs, int(cls.size))
+
+
+class CornerKernel(NamedTuple):
+    """The kernel at the two ends of the interval, +-l/2 (the two-parameter picture Theta ~ a + b x x').
+
+    ``infinite``: the 2 x 2 infinite-width kernel; ``empirical``: (n_seeds, 2, 2), one per network;
+    ``rho`` = Theta(-l/2, l/2)/Theta(l/2, l/2) of the infinite-width kernel: the odd mode wins when
+    rho < -1/2. ``corner_empirical``: SeedSpread of the empirical Theta(-l/2, l/2).
+    """
+
+    infinite: np.ndarray
+    empirical: np.ndarray
+
+    @property
+    def rho(self) -> float:
+        return float(self.infinite[0, 1] / self.infinite[1, 1])
+
+    @property
+    def corner_empirical(self) -> SeedSpread:
+        return spread(self.empirical[:, 0, 1])
+
+
+def corner_kernel(spec: SpectrumEnsemble, arch, ends) -> CornerKernel:
+    """:class:`CornerKernel` of architecture ``arch`` = (activation, W_std, b_std, hidden_layers) of ``spec``
+    at the inputs ``ends`` (shape (2, 1): the two ends of an interval)."""
+    from .. import ntk
+
+    act, w, b, hl = arch
+    inf = np.asarray(ntk.infinite_width_ntk(ends, hidden_layers=hl, activation=act, W_std=w, b_std=b))
+    emp = np.array([np.asarray(ntk.empirical_ntk(f, p, ends)) for f, p in spec.nets[tuple(arch)]])
+    return CornerKernel(inf, emp)
+
+
+def overlap_scan(x, b_stds, *, degeneracy, hidden_layers=2, activation="erf", W_std=1.0) -> tuple:
+    """|v_1 . u|, the parity of v_1 and the smallest b_std with a uniform v_1 (nan if none), along ``b_stds``
+    (infinite-width kernels on the inputs ``x``): (overlaps, parities, flip)."""
+    from .. import ntk
+
+    ms = [dynamics.mode_decomposition(ntk.infinite_width_ntk(x, hidden_layers=hidden_layers, activation=activation,
+                                                             W_std=W_std, b_std=b)) for b in b_stds]
+    overlap = np.array([m.uniform_overlap() for m in ms])
+    gaps = np.array([float(m.eigenvalues[0] / m.eigenvalues[1]) for m in ms])
+    parity = np.array([dynamics.mode_parity(m, 1)[0] for m in ms])
+    uniform = dynamics.leading_mode_class(overlap, gaps, degeneracy=degeneracy) == "uniform"
+    flip = float(np.asarray(b_stds)[np.argmax(uniform)]) if np.any(uniform) else float("nan")
+    return overlap, parity, flip
+
 # ---------------------------------------------------------------------------------------------
 # training ensembles: eqs. 15/16 on networks that move and networks that barely move
 # ---------------------------------------------------------------------------------------------
@@ -210,24 +306,32 @@ FROZEN_BAR = 0.05
 
 
 def train_ensemble(spec: SpectrumEnsemble, keys, grids, *, eta, beta, loss, steps, record_every=10,
-                   n_modes=4) -> list:
+                   n_modes=4, runs=None) -> list:
     """Train every seed of ``spec`` for each configuration in ``keys`` and compare with eqs. 15/16.
 
     Returns a list of :class:`TrainedNetwork` (one per configuration and seed), each projected on the
-    eigenvectors of its own initial empirical kernel (``spec.modes_emp``).
+    eigenvectors of its own initial empirical kernel (``spec.modes_emp``). ``runs``: optional
+    {configuration key: [TrainResult per seed]} of runs already trained with these settings (recorded
+    every step or every divisor of ``record_every``); they are used instead of training again (the
+    comparison then reads every ``record_every``-th row, as for a fresh run).
     """
     from ..train import train_momentum
 
     friction = (1.0 - beta) / np.sqrt(eta)
     t_final = steps * np.sqrt(eta)
+    runs = runs or {}
     out = []
     for key in keys:
         arch, s = tuple(key[:4]), key[4]
         for j, (apply_fn, params) in enumerate(spec.nets[arch]):
-            run = train_momentum(apply_fn, params, grids[s], eta=eta, beta=beta, loss=loss, steps=steps,
-                                 record_every=record_every, compute_ntk=False)
+            if tuple(key) in runs:
+                f, rec = _every(runs[tuple(key)][j], record_every, steps)
+            else:
+                run = train_momentum(apply_fn, params, grids[s], eta=eta, beta=beta, loss=loss, steps=steps,
+                                     record_every=record_every, compute_ntk=False)
+                f, rec = run.f, run.steps
             modes = spec.modes_emp[tuple(key)][j]
-            c = dynamics.compare_mean_and_modes(modes, run.f, run.steps, eta=eta, beta=beta, loss=loss,
+            c = dynamics.compare_mean_and_modes(modes, f, rec, eta=eta, beta=beta, loss=loss,
                                                 n_modes=n_modes)
             lam = c.eigenvalues_over_n
             cls = str(dynamics.leading_mode_class(c.uniform_overlap, lam[0] / lam[1], degeneracy=spec.degeneracy)[()])
@@ -235,6 +339,16 @@ def train_ensemble(spec: SpectrumEnsemble, keys, grids, *, eta, beta, loss, step
             kappa = freezing_numbers(c, curvature=float(loss.second(0.0)), t_final=t_final, friction=friction)
             out.append(TrainedNetwork(tuple(key), spec.seeds[j], c, cls, frac, np.asarray(kappa)))
     return out
+
+
+def _every(run, record_every, steps):
+    """(f, steps) of a recorded training run, every ``record_every``-th step up to ``steps``."""
+    rec = np.asarray(run.steps)
+    if rec[-1] != steps or np.any(rec % 1) or record_every % int(rec[1] - rec[0]):
+        raise ValueError(f"the stored run (recorded every {rec[1] - rec[0]} steps up to {rec[-1]}) does not cover "
+                         f"every {record_every}-th of {steps} steps")
+    keep = rec % record_every == 0
+    return np.asarray(run.f)[keep], rec[keep]
 
 
 def training_rows(trained) -> list:
@@ -328,6 +442,59 @@ def split_trained(trained) -> tuple:
     return mov_uni, still, non
 
 
+class TrainingSummary(NamedTuple):
+    """The numbers the chapter states about a trained ensemble (:func:`train_ensemble`).
+
+    ``counts``: {name: integer}: "grid-trained"/"grid-moving" (networks of the spectrum grid ``grid_keys``
+    trained / moving), "moving-uniform" and "still" (the first two groups of :func:`split_trained`).
+    ``spreads``: {name: (SeedSpread, what)}: each a statistic of one group of networks, its median over
+    networks taken seed by seed and then over seeds (:func:`nncosmo_helpers.ensemble.over_seeds`), with
+    ``what`` naming it. ``still_kappa1_max``: the largest kappa_1 of a barely moving network and the
+    SeedSpread of kappa_1 over the seeds of its configuration (the tolerance of that maximum).
+    """
+
+    counts: dict
+    spreads: dict
+    still_kappa1_max: tuple
+
+
+def training_summary(trained, *, grid_keys, focus) -> TrainingSummary:
+    """:class:`TrainingSummary` of ``trained``; ``focus``: the configuration key of the moving, uniform-v_1
+    network whose modes the chapter follows one by one (eq. 16 against eq. 9 for mode 2)."""
+    mov_uni, still, non = split_trained(trained)
+    grid_runs = [r for r in trained if r.key in set(map(tuple, grid_keys))]
+    still_w01 = [r for r in still if r.key[1] == 0.1]
+    a_runs = [r for r in trained if r.key == tuple(focus)]
+    frozen = [r for r in mov_uni if not np.isnan(r.frozen_change)]
+
+    def seeds(rows, value):
+        return over_seeds([value(r) for r in rows], [r.seed for r in rows])
+
+    fl = f"{label(tuple(focus))}"
+    spreads = {
+        "mean-err-uni": (seeds(mov_uni, lambda r: r.comparison.mean_error), "the eq. 15 error, moving uniform-v1 networks"),
+        "still-fraction": (seeds(still_w01, lambda r: r.fraction), "the fraction travelled, (0.1, 0.01) networks"),
+        "still-kappa1": (seeds(still_w01, lambda r: r.kappa[0]), "kappa_1 of the (0.1, 0.01) networks"),
+        "still-err": (seeds(still, lambda r: r.comparison.mean_error), "the eq. 15 error over the barely moving networks"),
+        "mean-err-odd": (seeds(non, lambda r: r.comparison.mean_error), "the eq. 15 error, odd-v1 networks"),
+        "mode2-disp-odd": (seeds(non, lambda r: r.comparison.mode_displacement[0]), "mode 2's displacement, odd v1"),
+        "rel-frozen": (seeds(frozen, lambda r: r.frozen_change), "the frozen modes' change, moving uniform-v1 networks"),
+        "disp-uni": (seeds(mov_uni, lambda r: r.comparison.mode_displacement.max()), "the largest mode displacement"),
+        "ref-err": (seeds(trained, lambda r: max(r.comparison.mean_error_reference, r.comparison.mode_error_reference.max())),
+                    "the frozen-kernel eq. 9 error over all trained networks"),
+        "a-kappa2": (seeds(a_runs, lambda r: r.kappa[1]), f"kappa_2 of {fl}"),
+        "a-rel-obs": (seeds(a_runs, lambda r: abs(r.comparison.relative_change_observed[0])), f"mode 2's change, {fl}"),
+        "a-rel-pred": (seeds(a_runs, lambda r: abs(r.comparison.relative_change_predicted[0])), f"eq. 16's mode 2 change, {fl}"),
+    }
+    counts = {"grid-trained": len(grid_runs), "grid-moving": sum(r.moving for r in grid_runs),
+              "moving-uniform": len(mov_uni), "still": len(still)}
+    kmax = (float("nan"), spread([]))
+    if still:
+        top = max(still, key=lambda r: r.kappa[0])
+        kmax = (float(top.kappa[0]), spread([r.kappa[0] for r in still if r.key == top.key]))
+    return TrainingSummary(counts, spreads, kmax)
+
+
 def training_verdicts(trained) -> list:
     """Verdicts on eq. 15 (mean field), freezing (eq. 16) and the hierarchical separation, split into
     networks that move (fraction travelled >= MOVING_FRACTION) and networks that barely move."""
@@ -393,6 +560,40 @@ def verdict_table(verdicts) -> tuple:
             [[v.claim, v.measured, v.rests_on, v.verdict] for v in verdicts])
 
 
+class FieldMasses(NamedTuple):
+    """Mass terms of network mode i against the field's Fourier mode with the same node count (eqs. 16, 19).
+
+    ``nodes``: sign changes of v_1..v_n; ``wavenumbers``: k = pi (i - 1)/l of the paired cosine modes;
+    ``eigenvalues_over_n``: lambda_i/N; ``curvature``: L''(f_bar(0)); ``network`` = mu_i^2 =
+    (lambda_i/N) L'' (eq. 16) and ``field`` = M_k^2 = k^2 + (lambda_1/N) L'' (eq. 19 with the damping-correct
+    gradient sign, V = (lambda_1/N) L); ``field_paper_sign`` = (lambda_1/N) L'' - k^2 (the printed sign);
+    ``critical`` = (3H/2)^2 (above it a mode oscillates) and ``freeze`` = 3H/T (far below it a mode is
+    frozen over the run).
+    """
+
+    nodes: np.ndarray
+    wavenumbers: np.ndarray
+    eigenvalues_over_n: np.ndarray
+    curvature: float
+    network: np.ndarray
+    field: np.ndarray
+    field_paper_sign: np.ndarray
+    critical: float
+    freeze: float
+
+
+def field_masses(modes, f_bar0, *, length, loss, eta, beta, steps, n_show=10) -> FieldMasses:
+    """:class:`FieldMasses` of the first ``n_show`` modes of ``modes`` (a kernel decomposition) for a mean
+    field starting at ``f_bar0`` on an interval of ``length``, trained ``steps`` steps with (eta, beta)."""
+    lam_n = np.asarray(modes.eigenvalues)[:n_show] / np.asarray(modes.eigenvectors).shape[0]
+    k = np.asarray(dynamics.field_wavenumbers(n_show, length))
+    lpp = float(loss.second(f_bar0))
+    friction = (1.0 - beta) / np.sqrt(eta)
+    return FieldMasses(np.asarray(dynamics.mode_sign_changes(modes, n_show)), k, lam_n, lpp, lam_n * lpp,
+                       k**2 + lam_n[0] * lpp, lam_n[0] * lpp - k**2, (friction / 2) ** 2,
+                       friction / (steps * np.sqrt(eta)))
+
+
 def field_verdicts(*, mass_ratio_2, mean_error, network_min, field_min, rests_on) -> list:
     """Verdicts on the match of eq. 16 with eq. 19 and on the lattice comparison (chapter "Perturbations").
 
@@ -414,3 +615,71 @@ def field_verdicts(*, mass_ratio_2, mean_error, network_min, field_min, rests_on
                 rests_on, "Qualified: true as stated, but the perturbation masses are ordered oppositely"
                 if opposite else "Qualified"),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# the sign of the friction term (chapter "Appendix derivations")
+# ---------------------------------------------------------------------------------------------
+class FrictionSign(NamedTuple):
+    """A trained network's mean field against eq. 15 with the damping sign and with the printed sign.
+
+    ``steps``; ``observed``: f_bar = v_1 . f/sqrt(N) of the network; ``damped``/``antidamped``: eq. 15 with
+    the friction -beta_tilde = (1 - beta)/sqrt(eta) (eqs. 5, 7, 9) and with +beta_tilde (as eqs. 15, 16, 26
+    print it); ``iterated``: the frozen-kernel iteration of eq. 2 projected on v_1; ``overlap``: |v_1 . u|;
+    ``leading``: the v_1 class (:func:`~nncosmo_helpers.dynamics.leading_mode`); ``rate``: the growth rate
+    per step of |antidamped - damped| fitted over steps 15..end; ``rate_exact``: the positive root of
+    s^2 + beta_tilde s + (lambda_1/N) m^2 = 0 times sqrt(eta) (the printed sign's growth per step).
+    The errors are relative to the network's excursion |f_bar(T) - f_bar(0)|: ``err_damped``,
+    ``err_anti`` (max over time of the distance to the network), and the damped error split through the
+    iteration: ``lag`` (iteration vs eq. 15: the one-step lag) and ``drift`` (network vs iteration).
+    """
+
+    beta: float
+    steps: np.ndarray
+    observed: np.ndarray
+    damped: np.ndarray
+    antidamped: np.ndarray
+    iterated: np.ndarray
+    overlap: float
+    leading: str
+    rate: float
+    rate_exact: float
+
+    def _rel(self, a, b) -> float:
+        return float(np.max(np.abs(a - b)) / abs(self.observed[-1] - self.observed[0]))
+
+    @property
+    def err_damped(self) -> float:
+        return self._rel(self.damped, self.observed)
+
+    @property
+    def err_anti(self) -> float:
+        return self._rel(self.antidamped, self.observed)
+
+    @property
+    def lag(self) -> float:
+        return self._rel(self.damped, self.iterated)
+
+    @property
+    def drift(self) -> float:
+        return self._rel(self.iterated, self.observed)
+
+
+def friction_sign(apply_fn, params, x, *, eta, beta, loss, steps, fit_from=15) -> FrictionSign:
+    """Train the network (eq. 2) and compare its mean field with eq. 15 under both friction signs
+    (:func:`~nncosmo_helpers.dynamics.predict_mean_and_modes`, ``friction_sign`` = +1 and -1). Quadratic
+    loss (``rate_exact`` uses m^2). See :class:`FrictionSign`."""
+    from ..train import train_momentum
+
+    run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps)
+    modes = dynamics.mode_decomposition(run.ntk_initial)
+    pred = {sgn: np.asarray(dynamics.predict_mean_and_modes(modes, run.f[0], eta=eta, beta=beta, loss=loss,
+                                                            steps=run.steps, friction_sign=sgn)[0]) for sgn in (1, -1)}
+    gamma = (1 - beta) / np.sqrt(eta)
+    kap = float(modes.eigenvalues[0]) / np.asarray(run.f).shape[1] * loss.m**2
+    iterated = dynamics.iterate_linearized(run.ntk_initial, run.f[0], eta=eta, beta=beta, loss=loss, steps=run.steps)
+    gap = np.log(np.abs(pred[-1] - pred[1])[fit_from:])
+    return FrictionSign(float(beta), np.asarray(run.steps), np.asarray(modes.project(run.f)[0]), pred[1], pred[-1],
+                        np.asarray(modes.project(iterated)[0]), modes.uniform_overlap(), dynamics.leading_mode(modes),
+                        float(np.polyfit(np.asarray(run.steps)[fit_from:], gap, 1)[0]),
+                        float((gamma + np.sqrt(gamma**2 - 4 * kap)) / 2 * np.sqrt(eta)))

@@ -19,7 +19,8 @@ on how far the mean-NTK prediction can be from the frozen-kernel eq. 9.
 The grid is the stored scan ``"ap-mean-field"`` of :mod:`nncosmo_helpers.scans.beyond` (run by
 ``python -m nncosmo_helpers.scans``, so by ``make book-paper``); the appendix reads it with
 ``beyond.read`` and computes the quick profile in memory when nothing is stored (:func:`rows`). Quick:
-64 runs at width 100 (about 60 s of CPU of the appendix chapter's ~85 s). Paper: 240 runs at width
+64 runs at width 100 (about two thirds of the appendix chapter's ~97 s of CPU, measured on 2 loaded cores;
+mostly compilation: four training loops, one per depth and activation, and the comparison's ODE solves). Paper: 240 runs at width
 1000; its cost was not measured in the session that wrote this (the two-hidden-layer width-1000 runs
 dominate).
 """
@@ -31,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import dynamics
+from ..ensemble import of_rows
 from ..cosmology import flrw_parameters
 from ..loss import PolynomialLoss
 from .compute import _train_group
@@ -187,30 +189,96 @@ def reduction_error(row) -> float:
     return float(abs(c.predictions["mean Theta"][-1] - c.linearized_mean[-1]))
 
 
-class SeedStat(NamedTuple):
-    """A statistic computed seed by seed: its median over seeds and half its range over seeds."""
-
-    median: float
-    spread: float
-    values: tuple
+def floor(row) -> float:
+    """The error floor of any mean-field reduction: the relative error of the full frozen-kernel eq. 9
+    (:func:`relative_error` of "linearized"): the one-step lag plus the drift of the kernel."""
+    return relative_error(row, "linearized")
 
 
-def over_seeds(rows, stat) -> SeedStat:
-    """Apply ``stat`` (a function of a list of rows) to the rows of each seed separately.
+def eq15_error(row) -> float:
+    """Eq. 15's end-point error in its own variable f_bar = v_1 . f/sqrt(N), over that variable's evolution."""
+    c = row["comparison"]
+    return float(c.eq15_end_error / c.projection_excursion)
 
-    Seeds for which ``stat`` raises ValueError (e.g. the max of an empty selection) are skipped; with
-    no seed left, median and spread are NaN.
+
+def coupling_ratio(row) -> float:
+    """lambda_1/N over the mean NTK (>= 1, = 1 exactly when v_1 = u)."""
+    c = row["comparison"]
+    return float(c.couplings["lambda1/N"] / c.couplings["mean Theta"])
+
+
+class Fig6Summary(NamedTuple):
+    """What Appendix B states about the grid of :func:`rows` (the runs that did not diverge).
+
+    ``groups``: {"uniform", "not uniform", "not defined"}: the runs of each v_1 class;
+    ``counts``: {name: integer}: "n-<group>" and "n-<group>-moving" (runs of a v_1 class, moving ones), "n-moving",
+    and how many runs satisfy each comparison;
+    ``spreads``: {name: SeedSpread}: a statistic computed seed by seed
+    (:func:`nncosmo_helpers.ensemble.of_rows`), its median over seeds and its range over seeds;
+    ``verdicts``: {name: text}: "eq15" (eq. 15 in its own variable against the eq. 9 floor, "does no better"
+    when the seed ranges of the two medians do not overlap), "uniform" (on moving uniform-v_1 runs the gap
+    between the couplings stays below the floor), "fig6" (the paper's "no significant deviations"), "mean-ntk"
+    (ours: the mean NTK is the better coupling for the arithmetic mean).
     """
-    vals = []
-    for s in sorted({r["seed"] for r in rows}):
-        try:
-            vals.append(float(stat([r for r in rows if r["seed"] == s])))
-        except ValueError:
-            continue
-    if not vals:
-        return SeedStat(float("nan"), float("nan"), ())
-    v = np.asarray(vals)
-    return SeedStat(float(np.median(v)), float((v.max() - v.min()) / 2), tuple(vals))
+
+    groups: dict
+    counts: dict
+    spreads: dict
+    verdicts: dict
+
+
+def fig6_summary(rows) -> Fig6Summary:
+    """:class:`Fig6Summary` of the rows of :func:`rows` (Fig. 6: eq. 7 at lambda_1/N, at the mean NTK, at the
+    mean diagonal, and the frozen-kernel eq. 9, against the trained networks' mean output)."""
+    done = [r for r in rows if r["comparison"] is not None]
+    moving = lambda rs: [r for r in rs if r["moving"]]  # noqa: E731
+    groups = {c: [r for r in done if r["leading_mode"] == c] for c in dynamics.LEADING_MODE_LABELS}
+    uni, non = groups["uniform"], groups["not uniform"]
+    rel, gap = relative_error, prediction_gap
+    mean_better = lambda r: rel(r, "mean Theta") < rel(r, "lambda1/N")  # noqa: E731
+    counts = {"n-moving": len(moving(done)),
+              "uni-mov-agree": sum(gap(r) <= floor(r) for r in moving(uni)),
+              "nonuni-mov-significant": sum(gap(r) > floor(r) for r in moving(non)),
+              "nonuni-significant": sum(gap(r) > floor(r) for r in non),
+              "nonuni-mean-better": sum(mean_better(r) for r in non),
+              "nonuni-mov-mean-better": sum(mean_better(r) for r in moving(non))}
+    for tag, cls in (("uniform", "uniform"), ("nonuni", "not uniform"), ("undef", "not defined")):
+        counts[f"n-{tag}"] = len(groups[cls])
+        counts[f"n-{tag}-moving"] = len(moving(groups[cls]))
+    med = lambda f, sel=lambda r: True: lambda rs: np.median([f(r) for r in rs if sel(r)])  # noqa: E731
+    top = lambda f, sel=lambda r: True: lambda rs: max(f(r) for r in rs if sel(r))  # noqa: E731
+    quad, quart = (lambda r: r["loss"].n == 2), (lambda r: r["loss"].n == 4)
+    spreads = {
+        "uni-gap-max": of_rows(uni, top(gap)),
+        "uni-mov-floor-median": of_rows(moving(uni), med(floor)),
+        "nonuni-gap-median": of_rows(non, med(gap)),
+        "nonuni-floor-median": of_rows(non, med(floor)),
+        "nonuni-lam-max": of_rows(non, top(lambda r: rel(r, "lambda1/N"))),
+        "nonuni-coupling-ratio-max": of_rows(non, top(coupling_ratio)),
+        "nonuni-eq15-median": of_rows(non, med(eq15_error)),
+        # the fraction of the a-priori bound used, on moving networks (elsewhere the distance is at the ODE tolerance)
+        "quad-bound-used-max": of_rows([r for r in moving(done) if quad(r)],
+                                       top(lambda r: reduction_error(r) / r["reduction_bound"])),
+        "nonuni-quad-mean-max": of_rows(non, top(lambda r: rel(r, "mean Theta"), quad)),
+        "nonuni-quad-lin-max": of_rows(non, top(floor, quad)),
+        "nonuni-quart-mean-max": of_rows(non, top(lambda r: rel(r, "mean Theta"), quart)),
+        "nonuni-quart-lin-median": of_rows(non, med(floor, quart)),
+        "diag-max": of_rows(done, top(lambda r: rel(r, "mean diag Theta"))),
+    }
+    eq15, fl = spreads["nonuni-eq15-median"], spreads["nonuni-floor-median"]
+    mov_uni, mov_non = moving(uni), moving(non)
+    uni_agree = bool(mov_uni) and all(gap(r) <= floor(r) for r in mov_uni)
+    non_disagree = any(gap(r) > floor(r) for r in mov_non)
+    better = [mean_better(r) for r in mov_non]
+    verdicts = {
+        "eq15": "does no better" if eq15.low > fl.high else "does better",
+        "uniform": ("holds" if uni_agree else "is not tested (no moving network)" if not mov_uni else "does not hold"),
+        "fig6": ("not tested (no moving network)" if not (mov_uni or mov_non) else
+                 "qualified" if uni_agree and non_disagree else "confirmed" if uni_agree else "not confirmed"),
+        "mean-ntk": ("not tested (no moving network with v1 not uniform)" if not better else
+                     "confirmed" if all(better) else "qualified" if 2 * sum(better) > len(better) else "not confirmed"),
+    }
+    return Fig6Summary(groups, counts, spreads, verdicts)
 
 
 def architecture_table(rows):
