@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate, lattice, odes
-from .cosmology import end_deviation, flrw_parameters
+from .cosmology import end_deviation, flrw_parameters, friedmann_hubble
 from .loss import PolynomialLoss
 
 
@@ -393,12 +393,13 @@ def convergence_study(kernel, f_init, *, friction, loss, t_final, n_records, n_p
 # time-dependent friction: the continuum limit of the momentum schedules (nncosmo_helpers.optimizers)
 # ---------------------------------------------------------------------------------------------
 def _friction(t, f, v, args):
-    """3H for every kind at once: gamma0 + 3p/(t + t0) + kappa sqrt(3 rho); unused terms have zero
+    """3H for every kind at once: gamma0 + 3p/(t + t0) + kappa 3 sqrt(rho/3) (the Friedmann constraint,
+    :func:`~nncosmo_helpers.cosmology.friedmann_hubble`); unused terms have zero
     coefficients, so one compiled solver serves de Sitter, power laws and the Friedmann constraint."""
     power = jnp.where(args["p"] > 0, 3.0 * args["p"] / jnp.where(t + args["t0"] > 0, t + args["t0"], 1.0), 0.0)
     # canonical field phi = f/sqrt(alpha): kinetic phi'^2/2 = f'^2/(2 alpha), potential L(f) + V0
-    rho = 0.5 * v**2 / args["alpha"] + args["loss"](f) + args["v0"]
-    return args["gamma"] + power + args["kappa"] * jnp.sqrt(3.0 * jnp.maximum(rho, 0.0))
+    hubble = friedmann_hubble(0.5 * v**2 / args["alpha"], args["loss"](f), args["v0"])
+    return args["gamma"] + power + args["kappa"] * 3.0 * hubble
 
 
 FRICTIONS = ("de_sitter", "power_law", "friedmann")
