@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate, odes
-from .cosmology import flrw_parameters
+from . import _validate, lattice, odes
+from .cosmology import end_deviation, flrw_parameters, friedmann_hubble
 from .loss import PolynomialLoss
 
 
@@ -393,12 +393,13 @@ def convergence_study(kernel, f_init, *, friction, loss, t_final, n_records, n_p
 # time-dependent friction: the continuum limit of the momentum schedules (nncosmo_helpers.optimizers)
 # ---------------------------------------------------------------------------------------------
 def _friction(t, f, v, args):
-    """3H for every kind at once: gamma0 + 3p/(t + t0) + kappa sqrt(3 rho); unused terms have zero
+    """3H for every kind at once: gamma0 + 3p/(t + t0) + kappa 3 sqrt(rho/3) (the Friedmann constraint,
+    :func:`~nncosmo_helpers.cosmology.friedmann_hubble`); unused terms have zero
     coefficients, so one compiled solver serves de Sitter, power laws and the Friedmann constraint."""
     power = jnp.where(args["p"] > 0, 3.0 * args["p"] / jnp.where(t + args["t0"] > 0, t + args["t0"], 1.0), 0.0)
     # canonical field phi = f/sqrt(alpha): kinetic phi'^2/2 = f'^2/(2 alpha), potential L(f) + V0
-    rho = 0.5 * v**2 / args["alpha"] + args["loss"](f) + args["v0"]
-    return args["gamma"] + power + args["kappa"] * jnp.sqrt(3.0 * jnp.maximum(rho, 0.0))
+    hubble = friedmann_hubble(0.5 * v**2 / args["alpha"], args["loss"](f), args["v0"])
+    return args["gamma"] + power + args["kappa"] * 3.0 * hubble
 
 
 FRICTIONS = ("de_sitter", "power_law", "friedmann")
@@ -517,7 +518,7 @@ def centred_interval(n_points, hubble_lengths, *, eta, beta):
     hubble_lengths = _validate.real("hubble_lengths", hubble_lengths, low=0.0, low_open=True)
     eta = _validate.eta(eta)
     beta = _validate.beta(beta)
-    length = hubble_lengths * 3.0 * np.sqrt(eta) / (1.0 - beta)
+    length = hubble_lengths * flrw_parameters(eta, beta).hubble_length
     return np.linspace(-0.5 * length, 0.5 * length, n_points)[:, None]
 
 
@@ -590,13 +591,13 @@ class ModeComparison(NamedTuple):
 
     @property
     def mean_error(self) -> float:
-        """|f_bar_obs(T) - f_bar_eq15(T)| / |f_bar_obs(T) - f_bar_obs(0)|."""
-        return float(abs(self.mean_observed[-1] - self.mean_predicted[-1])) / self.mean_change
+        """|f_bar_obs(T) - f_bar_eq15(T)| / |f_bar_obs(T) - f_bar_obs(0)| (:func:`~nncosmo_helpers.cosmology.end_deviation`)."""
+        return end_deviation(self.mean_observed, self.mean_predicted)
 
     @property
     def mean_error_reference(self) -> float:
-        """|f_bar_obs(T) - f_bar_frozen(T)| / |f_bar_obs(T) - f_bar_obs(0)|."""
-        return float(abs(self.mean_observed[-1] - self.mean_reference[-1])) / self.mean_change
+        """|f_bar_obs(T) - f_bar_frozen(T)| / |f_bar_obs(T) - f_bar_obs(0)| (:func:`~nncosmo_helpers.cosmology.end_deviation`)."""
+        return end_deviation(self.mean_observed, self.mean_reference)
 
     def _relative_change(self, series):
         d0 = self.modes_observed[0]
@@ -683,11 +684,14 @@ def field_wavenumbers(n_modes, length) -> np.ndarray:
     """Wavenumbers k_j = pi j / length, j = 0, ..., n_modes - 1, of the cosine modes of an interval.
 
     cos(pi j (x/length + 1/2)) has j nodes on [-length/2, length/2] and zero slope at both ends, so
-    k_{i-1} is the wavenumber to compare with an NTK eigenvector v_i that has i - 1 nodes.
+    k_{i-1} is the wavenumber to compare with an NTK eigenvector v_i that has i - 1 nodes. These are the
+    Neumann lattice's wavenumbers, ``lattice.wavenumbers(n_modes, length, "neumann")`` (the one
+    definition), as a NumPy array; unlike the lattice, one mode (k = 0 alone) is allowed here.
     """
     n_modes = _validate.integer("n_modes", n_modes, low=1)
     length = _validate.real("length", length, low=0.0, low_open=True)
-    return np.pi * np.arange(n_modes) / length
+    # the lattice needs >= 2 nodes for a Neumann grid; the wavenumbers of the first modes do not
+    return np.asarray(lattice.wavenumbers(max(n_modes, 2), length, "neumann"))[:n_modes]
 
 
 def _field_mode_force(y, args):
@@ -706,7 +710,15 @@ def predict_field_modes(wavenumbers, phi_k_init, *, alpha, phi_init, eta, beta, 
 
     The gradient term enters as +k^2: the Klein-Gordon equation with signature (-,+,+,+) has
     -nabla^2 phi, and -nabla^2 -> +k^2 on a Fourier mode (the paper's eqs. 17/19 print +nabla^2).
-    k is held fixed (physical wavenumber at t = 0; the redshift k/a(t) is not included).
+
+    What this is, next to :func:`nncosmo_helpers.lattice.solve_field`: the *linearised* mode equation
+    of the paper's eqs. 18/19 as printed, i.e. without a scale factor -- k is the wavenumber at t = 0
+    and stays fixed (a = 1 in the mode mass k^2/a^2 + V''). That is on purpose: it is the field-side
+    counterpart of eq. 16, whose network masses lambda_i/N L''(f_bar) do not redshift, and it is what
+    the paper compares. The lattice solves the full, non-linear eq. 17 on a grid, by default in
+    de Sitter with the redshift k/a, a = e^{Ht}; with ``expanding=False`` (a = 1) and a quadratic loss
+    (then V'' is constant and eq. 19 is exact) each Neumann lattice mode amplitude obeys this equation
+    with the k of :func:`field_wavenumbers` (tests/test_dynamics_definitions.py checks it).
 
     Returns (phi, phi_k) of shapes (len(steps),) and (len(steps), len(wavenumbers)).
     """
@@ -732,7 +744,7 @@ def predict_field_modes(wavenumbers, phi_k_init, *, alpha, phi_init, eta, beta, 
 MEAN_FIELD_COUPLINGS = ("lambda1/N", "mean Theta", "mean diag Theta")
 
 
-def mean_field_couplings(kernel) -> dict:
+def mean_field_couplings(kernel, modes: Modes | None = None) -> dict:
     """Candidate homogeneous couplings of an NTK on N points (eqs. 7 and 15).
 
     * ``"lambda1/N"``: the largest eigenvalue over N, the coupling of eq. 15;
@@ -743,10 +755,17 @@ def mean_field_couplings(kernel) -> dict:
 
     Since u.Theta.u <= lambda_1, "mean Theta" <= "lambda1/N", with equality iff u is the leading
     eigenvector.
+
+    lambda_1 is the one of :func:`mode_decomposition` (``modes``, if the caller has it, else computed
+    here), so that "lambda1/N" is bit for bit the coupling of :func:`predict_mean_and_modes` (eq. 15).
     """
     k = _validate.kernel(kernel)
     n = k.shape[0]
-    lam1 = float(np.linalg.eigvalsh(0.5 * (k + k.T))[-1])
+    if modes is None:
+        modes = mode_decomposition(k)
+    elif not isinstance(modes, Modes) or modes.n_points != n:
+        raise ValueError(f"modes must be the Modes of this ({n}, {n}) kernel")
+    lam1 = float(modes.eigenvalues[0])
     return {"lambda1/N": lam1 / n, "mean Theta": float(k.mean()), "mean diag Theta": float(np.mean(np.diag(k)))}
 
 
@@ -772,24 +791,39 @@ class MeanFieldComparison(NamedTuple):
     linearized_mean: np.ndarray
     uniform_overlap: float
 
+    # The absolute end-point errors and excursions below are the numerator and denominator of
+    # cosmology.end_deviation (the plots draw them separately); their ratio is relative_end_error.
     @property
     def excursion(self) -> float:
         """|<f>(T) - <f>(0)|: the actual mean evolution over the run."""
         return float(abs(self.observed_mean[-1] - self.observed_mean[0]))
 
+    def _prediction(self, name):
+        return self.linearized_mean if name == "linearized" else self.predictions[name]
+
     def end_error(self, name: str) -> float:
-        """|prediction(T) - <f>(T)| for a coupling name or ``"linearized"``."""
-        pred = self.linearized_mean if name == "linearized" else self.predictions[name]
-        return float(abs(pred[-1] - self.observed_mean[-1]))
+        """|prediction(T) - <f>(T)| for a coupling name or ``"linearized"`` (absolute)."""
+        return float(abs(self._prediction(name)[-1] - self.observed_mean[-1]))
+
+    def relative_end_error(self, name: str) -> float:
+        """:meth:`end_error` / :attr:`excursion`, the paper's Fig. 3 measure
+        (:func:`~nncosmo_helpers.cosmology.end_deviation`; inf when <f> did not move)."""
+        return end_deviation(self.observed_mean, self._prediction(name))
 
     @property
     def eq15_end_error(self) -> float:
-        """|eq15(T) - f_bar(T)|, eq. 15 against the network's own projection on v_1."""
+        """|eq15(T) - f_bar(T)|, eq. 15 against the network's own projection on v_1 (absolute)."""
         return float(abs(self.eq15[-1] - self.observed_projection[-1]))
 
     @property
     def projection_excursion(self) -> float:
+        """|f_bar(T) - f_bar(0)| of the projection on v_1."""
         return float(abs(self.observed_projection[-1] - self.observed_projection[0]))
+
+    @property
+    def eq15_relative_end_error(self) -> float:
+        """:attr:`eq15_end_error` / :attr:`projection_excursion` (:func:`~nncosmo_helpers.cosmology.end_deviation`)."""
+        return end_deviation(self.observed_projection, self.eq15)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable form (lists and floats), inverted by :meth:`from_dict`."""
@@ -829,7 +863,7 @@ def compare_mean_field(kernel, f_observed, steps, *, eta, beta, loss, eq15=None)
     modes = mode_decomposition(k)
     mean = f_obs.mean(axis=1)
     proj = np.asarray(modes.project(f_obs)[0])
-    couplings = mean_field_couplings(k)
+    couplings = mean_field_couplings(k, modes)
     preds = {
         name: np.asarray(predict_homogeneous(kappa, mean[0], eta=eta, beta=beta, loss=loss, steps=steps))
         for name, kappa in couplings.items()

@@ -229,6 +229,11 @@ def solve_field(phi0, dphi0, *, length, hubble, loss, coupling, t, boundary="per
 
     Returns:
         phi at the times ``t``, shape (len(t), n).
+
+    This is the full, non-linear field. The linearised mode equation at fixed k (eq. 19 as the
+    paper prints it, a = 1), solved mode by mode around a homogeneous background, is
+    :func:`nncosmo_helpers.dynamics.predict_field_modes`: for a quadratic loss it is what each
+    Neumann mode of ``solve_field(..., expanding=False)`` obeys.
     """
     if not isinstance(expanding, bool):
         raise TypeError(f"expanding must be a bool, got {type(expanding).__name__}")

@@ -27,7 +27,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 REFS = ROOT / "tests" / "nbval"
@@ -64,26 +63,15 @@ def _is_glue(output) -> bool:
 
 
 def toc_chapters() -> list[Path]:
-    """Source files of every page listed in _toc.yml, in order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
+    """Source files of every page listed in _toc.yml, in order (the pages of check_browser.toc_pages)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from check_browser import toc_pages
 
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in toc.items() if k != "root"})
     out = []
-    for f in files:
-        path = ROOT / (f if f.endswith(".md") else f + ".md")
+    for page in toc_pages(ROOT / "_toc.yml"):
+        path = ROOT / (page + ".md")
         if not path.exists():
-            raise SystemExit(f"_toc.yml lists {f}, but {path} does not exist")
+            raise SystemExit(f"_toc.yml lists {page}, but {path} does not exist")
         out.append(path)
     return out
 
