@@ -293,7 +293,10 @@ def main():
     ap.add_argument("--activations", nargs="+", default=["erf"])
     ap.add_argument("--max-params", type=float, default=2e7,
                     help="skip classes with more hidden-to-hidden weights than this (default: the width-10000 networks with 2 and 5 hidden layers of Figs. 1 and 4)")
-    ap.add_argument("--only", default=None, help="only classes whose 'width,L,dtype' contains this string")
+    ap.add_argument("--only", nargs="+", default=None,
+                    help="only classes whose 'width,L,dtype' contains one of these strings")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None,
+                    help="only classes with these group sizes (configurations per group)")
     ap.add_argument("--json", default=str(ROOT / "_build" / "bench-scans.json"))
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}; jax {jax.__version__}, devices {jax.devices()}", flush=True)
@@ -305,7 +308,9 @@ def main():
             rows.append(fig2_row(args))
             continue
         for cls, entry in sorted(classes(fig, tuple(args.activations), args.max_params).items()):
-            if entry["rep"] is None or (args.only and args.only not in f"{cls[0]},{cls[1]},{cls[2]}"):
+            if entry["rep"] is None or (args.only and not any(o in f"{cls[0]},{cls[1]},{cls[2]}" for o in args.only)):
+                continue
+            if args.sizes and cls[3] not in args.sizes:
                 continue
             row = run_class(fig, cls, entry, rates, args)
             rows.append(row)
