@@ -83,20 +83,16 @@ def _mm(a, b):
 
 
 def _dot(a, b):
-    """a @ b for matrices a (M, K), b (K, N); degenerate products written elementwise.
+    """a @ b for matrices a (M, K), b (K, N); a product with K = 1 written as the outer product it is.
 
-    A product with K = 1 (the first layer's 1-D input, and the weight gradient of one training point)
-    is an outer product, and one with N = 1 or M = 1 (the readout, the first layer's weight gradient)
-    a multiply-and-reduce: written so, XLA fuses them with their neighbours (the activation, the
-    momentum update) instead of calling a batched dot with a unit dimension (measured slower, and each
-    a separate pass over its operands). Same sums, possibly in another order (round-off only).
+    K = 1: the first layer's 1-D input, and every weight gradient of one training point. Written
+    elementwise, XLA fuses it with its neighbours (the activation, the update of the weights) instead
+    of calling a batched dot with a unit dimension; the products are the same (one rounding each).
+    Matrix-vector products (the readout) stay dots: written as multiply-and-reduce they were no faster
+    and their last bit depended on the batch shape (the sharded run of tests/test_scans.py).
     """
     if a.shape[1] == 1:
         return a * b  # (M, 1) * (1, N)
-    if b.shape[1] == 1:
-        return jnp.sum(a * b[:, 0], axis=1, keepdims=True)
-    if a.shape[0] == 1:
-        return jnp.sum(a[0][:, None] * b, axis=0, keepdims=True)
     return _mm(a, b)
 
 
