@@ -22,7 +22,8 @@ Counting rule (multiply + add = 2 flops; x has N points, layer l maps fan_in to 
 * training bytes per configuration and step: the dense method reads each weight twice (forward and
   backward) and reads and writes weight and momentum once (the fused update): 6 words per weight; plus
   6 words per activation (N x fan_out per layer: z and h written, read back by the backward pass and
-  the gradient). The shared-W0 low-rank method (float64, N = 1, width >= 256, 2+ hidden layers) reads
+  the gradient); 4 words per weight when every configuration of the group has beta = 0 (Fig. 5: the
+  engine then keeps no momentum trace). The shared-W0 low-rank method (float64, N = 1, width >= 256, 2+ hidden layers) reads
   each shared hidden-to-hidden W0 twice per step for the whole batch (2 words per weight / C per
   configuration) and each configuration's bases Q_h, Q_d (rank k x width, k the measured rank) once
   each; its flop count is still the dense architecture's (the issue's definition), although it does
@@ -111,8 +112,12 @@ def layer_shapes(width, hidden_layers, d_in=1):
     return list(zip(dims[:-1], dims[1:]))
 
 
-def train_counts(width, L, N, C, dtype, method, rank=0, kernel_every_step=None, kernel_ends=False):
-    """(flops, bytes, method flops) per configuration and step of the batched training engine."""
+def train_counts(width, L, N, C, dtype, method, rank=0, kernel_every_step=None, kernel_ends=False, momentum=True):
+    """(flops, bytes, method flops) per configuration and step of the batched training engine.
+
+    ``momentum=False`` (every configuration of the group has beta = 0, as in Fig. 5): plain gradient
+    descent keeps no momentum trace, so a dense weight costs 4 words per step (read twice by the
+    forward and backward passes, read and written by the update), not 6."""
     shapes = layer_shapes(width, L)
     item = 4 if dtype == "float32" else 8
     mm = sum(2 * N * fi * fo for fi, fo in shapes)
@@ -125,11 +130,12 @@ def train_counts(width, L, N, C, dtype, method, rank=0, kernel_every_step=None, 
     if method == "lowrank":
         hidden = shapes[1:-1]
         rest = shapes[:1] + shapes[-1:]
-        nbytes = (sum(2 * item * fi * fo / C for fi, fo in hidden) + sum(6 * item * fi * fo for fi, fo in rest)
+        w = 6 if momentum else 4
+        nbytes = (sum(2 * item * fi * fo / C for fi, fo in hidden) + sum(w * item * fi * fo for fi, fo in rest)
                   + sum(2 * item * rank * (fi + fo) for fi, fo in hidden) + acts)
         method_flops = flops - sum(2 * N * fi * fo for fi, fo in hidden)  # no dense weight gradients
     else:
-        nbytes = sum(6 * item * fi * fo for fi, fo in shapes) + acts
+        nbytes = sum((6 if momentum else 4) * item * fi * fo for fi, fo in shapes) + acts
         method_flops = flops
     return flops, nbytes, method_flops, (2 * kern if kernel_ends else 0)
 
@@ -216,7 +222,8 @@ def run_class(fig, cls, entry, rates, args):
     bw_w, bw_c = rates.best["bw"]
     if fig in (3, 5):
         rank = int(np.max(holder["res"].get("rank", [0]))) if method == "lowrank" else 0
-        f, b, mf, ends = train_counts(width, L, N, C, dtype, method, rank=rank)
+        momentum = any(c["beta"] != 0.0 for c in g)  # the engine drops the trace when all are 0
+        f, b, mf, ends = train_counts(width, L, N, C, dtype, method, rank=rank, momentum=momentum)
         flops = (f * steps + ends) * C
         nbytes = b * steps * C
         mflops = (mf * steps + ends) * C
@@ -293,7 +300,10 @@ def main():
     ap.add_argument("--activations", nargs="+", default=["erf"])
     ap.add_argument("--max-params", type=float, default=2e7,
                     help="skip classes with more hidden-to-hidden weights than this (default: the width-10000 networks with 2 and 5 hidden layers of Figs. 1 and 4)")
-    ap.add_argument("--only", default=None, help="only classes whose 'width,L,dtype' contains this string")
+    ap.add_argument("--only", nargs="+", default=None,
+                    help="only classes whose 'width,L,dtype' contains one of these strings")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None,
+                    help="only classes with these group sizes (configurations per group)")
     ap.add_argument("--json", default=str(ROOT / "_build" / "bench-scans.json"))
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}; jax {jax.__version__}, devices {jax.devices()}", flush=True)
@@ -305,7 +315,9 @@ def main():
             rows.append(fig2_row(args))
             continue
         for cls, entry in sorted(classes(fig, tuple(args.activations), args.max_params).items()):
-            if entry["rep"] is None or (args.only and args.only not in f"{cls[0]},{cls[1]},{cls[2]}"):
+            if entry["rep"] is None or (args.only and not any(o in f"{cls[0]},{cls[1]},{cls[2]}" for o in args.only)):
+                continue
+            if args.sizes and cls[3] not in args.sizes:
                 continue
             row = run_class(fig, cls, entry, rates, args)
             rows.append(row)

@@ -75,9 +75,10 @@ def forward_layers(x, *, n_layers, activation, W_std=1.0, b_std=1.0, matmul, bia
     ``matmul(l, h)`` computes ``h @ W_l`` and ``bias(l)`` returns ``b_l``: the dense layers of
     :func:`forward` pass the stored matrices, the batched scan engine
     (:mod:`nncosmo_helpers.scans.engine`) its low-rank factorisation. ``W_std`` and ``b_std`` may be
-    traced. Returns :class:`Layers`.
+    traced. ``activation`` is a name of :data:`ACTIVATIONS` or a pair ``(phi, dphi)`` of functions
+    (the scan engine's own float64 erf). Returns :class:`Layers`.
     """
-    phi = ACTIVATIONS[activation]
+    phi = ACTIVATIONS[activation] if isinstance(activation, str) else activation[0]
     hs, zs = [], []
     h = x
     for l in range(n_layers):
@@ -98,7 +99,7 @@ def backward_layers(layers: Layers, *, activation, W_std=1.0, matmul_t):
     ``delta_L = 1`` and ``delta_{l-1} = phi'(z_{l-1}) * W_std / sqrt(n_{l-1}) * matmul_t(l, delta_l)``
     with ``matmul_t(l, d) = d @ W_l^T``. Returns the list ``[delta_0, ..., delta_L]``.
     """
-    dphi = activation_derivative(activation)
+    dphi = activation_derivative(activation) if isinstance(activation, str) else activation[1]
     hs, zs = layers
     L = len(zs) - 1
     deltas = [None] * (L + 1)

@@ -28,6 +28,10 @@ Two methods, both exact in exact arithmetic:
   must be rerun with a larger rank or the dense method; :func:`train_momentum_batched` does that
   automatically.
 
+When every configuration of a batch has beta = 0 (plain gradient descent, as in Fig. 5) the momentum
+trace is dropped (the update is W - eta g, exactly optax's with a zero trace); erf networks in float64
+use :func:`erf64` (the same rational forms as XLA's erf, a third of its cost here).
+
 Divergence is recorded per configuration, not raised: the first step whose output is non-finite or
 exceeds ``train.DIVERGENCE_FACTOR (1 + |f0| + max|f_init|)`` (the bound of ``train_momentum``).
 """
@@ -82,6 +86,20 @@ def _mm(a, b):
     return jnp.matmul(a, b, precision=HIGHEST)
 
 
+def _dot(a, b):
+    """a @ b for matrices a (M, K), b (K, N); a product with K = 1 written as the outer product it is.
+
+    K = 1: the first layer's 1-D input, and every weight gradient of one training point. Written
+    elementwise, XLA fuses it with its neighbours (the activation, the update of the weights) instead
+    of calling a batched dot with a unit dimension; the products are the same (one rounding each).
+    Matrix-vector products (the readout) stay dots: written as multiply-and-reduce they were no faster
+    and their last bit depended on the batch shape (the sharded run of tests/test_scans.py).
+    """
+    if a.shape[1] == 1:
+        return a * b  # (M, 1) * (1, N)
+    return _mm(a, b)
+
+
 def _rows_dot(Q, v):
     """Q @ v for a matrix Q (R, n) and a vector v (n,)."""
     return _mm(Q, v)
@@ -90,6 +108,55 @@ def _rows_dot(Q, v):
 def _comb(a, Q):
     """a @ Q = sum_r a_r Q_r for a vector a (R,) and a matrix Q (R, n)."""
     return _mm(a, Q)
+
+
+# ------------------------------------------------------------------------------------------------
+# erf in float64, vectorised
+# ------------------------------------------------------------------------------------------------
+# Cephes ndtr.c (S. L. Moshier): erf(x) = x T(x^2)/U(x^2) for |x| < 1, erfc(x) = exp(-x^2) P(x)/Q(x) for
+# 1 <= x < 8 (highest power first; U and Q monic), the rational forms XLA's own erf is built on. XLA's
+# float64 erf took 15 ns per element on this machine, the form below 5 ns: both branches share one
+# division, x >= 8 is clamped (there erfc < 1e-28, so erf = +-1 to the last bit) instead of a third
+# branch, and exp(-x^2) is the same expression as the derivative's, so XLA can compute it once for phi
+# and phi'.
+_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4)
+_ERF_U = (1.0, 3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4)
+_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
+_ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+           1.65666309194161350182e3, 5.57535340817727675546e2)
+
+
+def _horner(coeffs, x):
+    r = jnp.full_like(x, coeffs[0])
+    for c in coeffs[1:]:
+        r = r * x + c
+    return r
+
+
+def erf64(z):
+    """erf(z), elementwise, to ~4.5e-16 relative (as ``jax.scipy.special.erf``; tested against SciPy).
+
+    Meant for float64 (in float32 it is correct but no faster than XLA's own erf).
+    """
+    a = jnp.abs(z)
+    small = a < 1.0
+    t = jnp.minimum(a, 8.0)
+    e = jnp.exp(-(z**2))
+    q = _horner(_ERFC_Q, t)
+    num = jnp.where(small, z * _horner(_ERF_T, z * z), jnp.sign(z) * (q - e * _horner(_ERFC_P, t)))
+    return num / jnp.where(small, _horner(_ERF_U, z * z), q)
+
+
+def _activation(name: str, dtype: str):
+    """The engine's activation: the package's (by name), or (erf64, phi') for erf in float64."""
+    if name == "erf" and dtype == "float64":
+        return erf64, network.activation_derivative("erf")
+    return name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +168,7 @@ class _Plan:
     record_every: int
     n_points: int
     kernels: bool
+    momentum: bool = True  # False: beta = 0 for every configuration of the batch (no momentum trace)
 
 
 def _layer_matvec(state, l, h, W0s, plan):
@@ -109,7 +177,7 @@ def _layer_matvec(state, l, h, W0s, plan):
         lr = state["lr"][l]
         a = _rows_dot(lr["Qh"], h[0])  # (R,)
         return _mm(h, W0s[l]) + _comb(_comb(a, lr["D"]), lr["Qd"])[None], a[None]
-    return _mm(h, state["W"][l]), None
+    return _dot(h, state["W"][l]), None
 
 
 def _layer_back(state, l, d, W0s, plan, a_h=None):
@@ -123,7 +191,7 @@ def _layer_back(state, l, d, W0s, plan, a_h=None):
         a = _rows_dot(lr["Qd"], d[0])
         both = _mm(jnp.stack([_rows_dot(lr["D"], a), a_h]), lr["Qh"])
         return _mm(d, W0s[l].T) + both[0][None], (a[None], both[1])
-    return _mm(d, state["W"][l].T), None
+    return _dot(d, state["W"][l].T), None
 
 
 def _forward_backward(state, x, W0s, hp, plan):
@@ -141,7 +209,7 @@ def _forward_backward(state, x, W0s, hp, plan):
         back, proj_d[l] = _layer_back(state, l, d, W0s, plan, proj_h[l][0] if l in proj_h and proj_h[l] is not None else None)
         return back
 
-    act = plan.arch.activation
+    act = _activation(plan.arch.activation, plan.arch.dtype)
     fwd = network.forward_layers(x, n_layers=plan.arch.hidden_layers + 1, activation=act, W_std=hp["W_std"],
                                  b_std=hp["b_std"], matmul=matmul, bias=lambda l: state["b"][l])
     deltas = network.backward_layers(fwd, activation=act, W_std=hp["W_std"], matmul_t=matmul_t)
@@ -201,9 +269,12 @@ def _train_one(params, x, hp, plan, tol):
             dl = deltas[l] * g_out[:, None]  # dL/dz_l per point
             scale = hp["W_std"] / math.sqrt(hs[l].shape[-1])
             gb = hp["b_std"] * jnp.sum(dl, axis=0)
-            mb = gb + beta * state["mb"][l]
-            new["mb"][l] = mb
-            new["b"][l] = state["b"][l] + (-eta) * mb
+            if plan.momentum:
+                mb = gb + beta * state["mb"][l]
+                new["mb"][l] = mb
+                new["b"][l] = state["b"][l] + (-eta) * mb
+            else:
+                new["b"][l] = state["b"][l] + (-eta) * gb
             if l in plan.lowrank_layers:
                 lr = state["lr"][l]
                 Qh, kh, ah, ofh = _extend_basis(lr["Qh"], lr["kh"], ph[l][0], hs[l][0], tol, R, aQ=pd[l][1])
@@ -211,11 +282,13 @@ def _train_one(params, x, hp, plan, tol):
                 M = scale * jnp.outer(ah, ad) + beta * lr["M"]
                 new["lr"][l] = {"Qh": Qh, "kh": kh, "Qd": Qd, "kd": kd, "M": M, "D": lr["D"] + (-eta) * M}
                 overflow = overflow | ofh | ofd
-            else:
-                gW = scale * _mm(hs[l].T, dl)
+            elif plan.momentum:
+                gW = _dot(hs[l].T, scale * dl)  # the scale on the smaller factor (N x fan_out)
                 mW = gW + beta * state["mW"][l]
                 new["mW"][l] = mW
                 new["W"][l] = state["W"][l] + (-eta) * mW
+            else:  # beta = 0 for the whole batch: no trace (m = g exactly), W - eta g
+                new["W"][l] = state["W"][l] + _dot(hs[l].T, (-eta * scale) * dl)
         return (new, k + 1, bad, overflow), (f, value, alpha)
 
     def block(carry, _):
@@ -257,7 +330,8 @@ def _initial_state(params, plan: _Plan, dtype):
         W = jnp.asarray(params[f"layer_{l}"]["W"], dtype)
         b = jnp.asarray(params[f"layer_{l}"]["b"], dtype)
         state["b"][l] = b
-        state["mb"][l] = jnp.zeros(b.shape, dtype)
+        if plan.momentum:
+            state["mb"][l] = jnp.zeros(b.shape, dtype)
         if l in plan.lowrank_layers:
             W0s[l] = W
             R = plan.rank
@@ -268,15 +342,16 @@ def _initial_state(params, plan: _Plan, dtype):
             }
         else:
             state["W"][l] = W
-            state["mW"][l] = jnp.zeros(W.shape, dtype)
+            if plan.momentum:
+                state["mW"][l] = jnp.zeros(W.shape, dtype)
     return state, W0s
 
 
-def _run(params, x, hps, arch, steps, record_every, method, rank, tol, kernels):
+def _run(params, x, hps, arch, steps, record_every, method, rank, tol, kernels, momentum=True):
     dtype = jnp.dtype(arch.dtype)
     L = arch.hidden_layers
     lowrank_layers = tuple(range(1, L)) if method == "lowrank" else ()
-    plan = _Plan(arch, lowrank_layers, int(rank), steps, record_every, x.shape[0], kernels)
+    plan = _Plan(arch, lowrank_layers, int(rank), steps, record_every, x.shape[0], kernels, bool(momentum))
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     return _train_batch(params, jnp.asarray(x, dtype), hps, plan, float(tol))
 
@@ -361,7 +436,8 @@ def train_momentum_batched(
         sub["loss"] = PolynomialLoss.stack([losses[i] for i in idx], dtype)
         if sharding is not None:
             sub = jax.tree_util.tree_map(lambda v: jax.device_put(v, sharding), sub)
-        out = _run(params, x, sub, arch, steps, record_every, meth, r, tol, kernels)
+        momentum = bool(np.any(cols["beta"][idx] != 0.0))  # static: plain GD needs no trace
+        out = _run(params, x, sub, arch, steps, record_every, meth, r, tol, kernels, momentum)
         return {k: np.array(v)[:n] for k, v in out.items()}
 
     idx = np.arange(C)
