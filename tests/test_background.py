@@ -124,3 +124,26 @@ def test_mean_field_exact_when_uniform_mode_leads():
         assert back.end_error(name) == cmp.end_error(name)
     assert back.couplings == cmp.couplings and back.uniform_overlap == cmp.uniform_overlap
     np.testing.assert_array_equal(back.eq15, cmp.eq15)
+
+
+def test_stability_limit_runs_closed_form_limit():
+    # eta_stab = 2 / (alpha L'') with L'' = m^2 for the quadratic loss (eq. bg-etastab), eta_max = 1 / (3 alpha L)
+    # (eq. bg-etamax at beta = 0); below the limit a wide network converges with its kernel nearly frozen,
+    # far above it (10 eta_stab) the linearised dynamics grow by |1 - 10 * 2| = 19 per step and the run diverges.
+    import jax
+    import jax.numpy as jnp
+
+    from nncosmo_helpers import network, ntk
+    from nncosmo_helpers.experiments import background
+
+    init_fn, apply_fn = network.mlp(width=64, hidden_layers=1, activation="erf", W_std=1.0, b_std=0.05)
+    params, x0 = init_fn(jax.random.PRNGKey(3), 1), jnp.ones((1, 1))
+    loss = PolynomialLoss(0.2, 1.0, 2)
+    lim = background.stability_limit_runs(apply_fn, params, x0, loss=loss, factors=(0.5, 10.0), steps=200)
+    a = float(ntk.alpha(apply_fn, params, x0))
+    f_init = float(apply_fn(params, x0)[0, 0])
+    assert lim.eta_stab == pytest.approx(2.0 / (a * 0.2**2), rel=1e-12)
+    assert lim.eta_max == pytest.approx(1.0 / (3.0 * a * 0.5 * 0.2**2 * (f_init - 1.0) ** 2), rel=1e-12)
+    assert not lim.runs[0.5].diverged and lim.runs[10.0].diverged
+    assert abs(lim.alpha_ratio[0.5] - 1) < 0.1 and np.isnan(lim.alpha_ratio[10.0])
+    assert lim.peak[0.5] == pytest.approx(abs(f_init - 1.0), rel=1e-12)  # it relaxes monotonically from f_init

@@ -300,6 +300,26 @@ def test_update_rounding_hand_values():
     np.testing.assert_allclose(w, [1.0])
 
 
+def test_lost_kernel_fraction_in_blocks(monkeypatch):
+    # the same hand values with a block of one learning rate at a time (the bounded-memory path)
+    monkeypatch.setattr(precision, "_BLOCK_ELEMENTS", 1)
+    eta_j, w = np.array([1.0, 4.0]), np.array([0.25, 0.75])
+    # eta = 1.5: u = (0.75, 0.1875) -> moves (1/0.75, 0); eta = 8: u = (4, 1) -> moves (1, 1)
+    np.testing.assert_allclose(precision.lost_kernel_fraction([1.5, 8.0], eta_j, w), [1 - 0.25 / 0.75, 0.0])
+
+
+def test_rounding_prediction_per_beta_hand_values():
+    # f = w x (w = 1.5, x = 2), L' = 3, g = 6, ulp(1.5) = 2^-23: eta_j = (1 - beta) 2^-23 / 12 for every beta;
+    # the only parameter carries the whole kernel, so at eta < eta_j everything is lost, above 2 eta_j u >= 1
+    base = 2.0**-23 / 12.0
+    etas = np.array([0.1 * base, 10.0 * base])
+    r = precision.rounding_prediction(linear_apply, {"w": jnp.array([[1.5]])}, jnp.array([[2.0]]),
+                                      loss=L.PolynomialLoss(1.0, 0.0, 2), etas=etas, betas=[0.0, 0.5], width=1)
+    # beta = 0: u = (0.05, 5) -> lost (1, 0); beta = 0.5: eta_j halves, u = (0.1, 10) -> lost (1, 0)
+    np.testing.assert_allclose(r.lost, [[1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(r.frozen, [[1.0, 0.0], [1.0, 0.0]])
+
+
 def test_crossing_interpolates_in_log_space():
     x = np.array([1.0, 10.0, 100.0])
     y = np.array([1.0, 0.1, 0.001])

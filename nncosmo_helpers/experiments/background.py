@@ -3,7 +3,8 @@
 * :func:`homogeneous_comparison`: the network against eq. 7 (frozen alpha) and against eq. 2 iterated
   in function space at the same frozen alpha (chapter "The continuous limit");
 * :func:`compare_backgrounds`: the network against the fixed-H and the self-consistent FLRW
-  backgrounds of eq. 6 (chapter "The homogeneous background").
+  backgrounds of eq. 6 (chapter "The homogeneous background");
+* :func:`stability_limit_runs`: the network trained across its linear stability limit (same chapter).
 
 Experiments sit above training (:mod:`~nncosmo_helpers.train`) and the physics
 (:mod:`~nncosmo_helpers.cosmology`, :mod:`~nncosmo_helpers.dynamics`); the results are NamedTuples
@@ -16,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import _validate, cosmology, dynamics
+from .. import _validate, cosmology, dynamics, ntk
 from ..train import train_momentum
 
 
@@ -149,3 +150,52 @@ def compare_backgrounds(apply_fn, params, x0, *, eta, beta, loss, steps, record_
     fixed = cosmology.solve_background(alpha0, loss, f_net[0], eta=eta, beta=beta, steps=run.steps)
     sc = cosmology.solve_background(alpha0, loss, f_net[0], eta=eta, beta=beta, steps=run.steps, self_consistent=True)
     return BackgroundComparison(f_net, fixed, sc, float(run.alpha_final), float(run.stability_ratio))
+
+
+class StabilityLimitRuns(NamedTuple):
+    """A homogeneous network trained at multiples of its linear stability limit (eq. bg-etastab).
+
+    Attributes:
+        factors: the multiples c of eta_stab; ``runs[c]`` the :class:`~nncosmo_helpers.train.TrainResult`
+            at eta = c eta_stab, beta = 0 (divergence reported, not raised).
+        alpha_initial, f_init: the one-point NTK and the output at initialisation.
+        eta_stab: 2 / (alpha L''(f_init)), the heavy-ball stability limit at beta = 0 (eq. bg-etastab);
+        eta_max: (1 - beta)^2 / (3 alpha L(f_init)) at beta = 0, the vacuum-domination bound (eq. bg-etamax);
+        f0: the minimum of the loss (eq. 20).
+    """
+
+    factors: tuple
+    runs: dict
+    alpha_initial: float
+    f_init: float
+    eta_stab: float
+    eta_max: float
+    f0: float
+
+    @property
+    def alpha_ratio(self) -> dict:
+        """alpha_final / alpha_initial per factor (NaN for a diverged run)."""
+        return {c: (float(r.alpha_final) / self.alpha_initial if not r.diverged else np.nan) for c, r in self.runs.items()}
+
+    @property
+    def peak(self) -> dict:
+        """max_t |f(t) - f0| per factor: how far the output swings away from the minimum."""
+        return {c: float(np.max(np.abs(np.asarray(r.f[:, 0]) - self.f0))) for c, r in self.runs.items()}
+
+
+def stability_limit_runs(apply_fn, params, x0, *, loss, factors, steps) -> StabilityLimitRuns:
+    """Train the homogeneous network at eta = c eta_stab (beta = 0) for every c in ``factors``.
+
+    eta_stab = 2 / (alpha L''(f_init)) is the linear stability limit of eq. 2 on the frozen-kernel
+    (quadratic) dynamics, eta_max the vacuum-domination bound of eq. 8 (``cosmology.eta_max_vacuum``).
+    Returns a :class:`StabilityLimitRuns`.
+    """
+    _validate.require_float64()
+    x0 = _validate.single_point("x0", x0)
+    alpha0 = float(ntk.alpha(apply_fn, params, x0))
+    f_init = float(apply_fn(params, x0)[0, 0])
+    eta_stab = 2.0 / (alpha0 * float(loss.second(f_init)))
+    eta_max = cosmology.eta_max_vacuum(alpha0, loss, f_init, beta=0.0)
+    runs = {c: train_momentum(apply_fn, params, x0, eta=c * eta_stab, beta=0.0, loss=loss, steps=steps,
+                              on_divergence="report") for c in factors}
+    return StabilityLimitRuns(tuple(factors), runs, alpha0, f_init, eta_stab, eta_max, loss.f0)

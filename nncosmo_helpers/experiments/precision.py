@@ -43,6 +43,29 @@ def alpha_at_init(apply_fn, init_fn, keys, x0):
     return np.asarray(_alpha_seeds(apply_fn, init_fn, int(x0.shape[1]), jnp.asarray(keys), x0))
 
 
+def _rounding_inputs(apply_fn, params, x, loss, dtype):
+    """What :func:`update_rounding` needs from the network, independent of beta: the flat gradient
+    df/dtheta_j, the ulp of every parameter in ``dtype`` and L'(f) (one backward pass)."""
+    p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+    jac = jax.grad(lambda p: apply_fn(p, x)[0, 0])(p64)
+    f = apply_fn(p64, x)[0, 0]
+    lprime = float(loss.first(f))
+    leaves_j = np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(jac)])
+    leaves_p = np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(p64)])
+    ulp = np.spacing(np.abs(leaves_p.astype(np.dtype(dtype)))).astype(np.float64)
+    return leaves_j, ulp, lprime
+
+
+def _thresholds(inputs, beta):
+    """(eta_j, w_j) of :func:`update_rounding` from :func:`_rounding_inputs` at momentum ``beta``."""
+    leaves_j, ulp, lprime = inputs
+    g = np.abs(lprime * leaves_j)  # dataset loss of one point: dL/dtheta = L'(f) df/dtheta
+    with np.errstate(divide="ignore"):
+        eta_j = np.where(g > 0, (1.0 - beta) * ulp / (2.0 * g), np.inf)
+    w = leaves_j**2 / np.sum(leaves_j**2)
+    return eta_j, w
+
+
 def update_rounding(apply_fn, params, x, *, loss, beta, dtype=jnp.float32):
     """Where the updates of eq. 2 fall below the resolution of ``dtype`` (float32 by default).
 
@@ -60,18 +83,7 @@ def update_rounding(apply_fn, params, x, *, loss, beta, dtype=jnp.float32):
     _validate.require_float64()
     beta = _validate.beta(beta)
     x = _validate.single_point("x", x)
-    p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
-    jac = jax.grad(lambda p: apply_fn(p, x)[0, 0])(p64)
-    f = apply_fn(p64, x)[0, 0]
-    lprime = float(loss.first(f))
-    leaves_j = np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(jac)])
-    leaves_p = np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(p64)])
-    ulp = np.spacing(np.abs(leaves_p.astype(np.dtype(dtype)))).astype(np.float64)
-    g = np.abs(lprime * leaves_j)  # dataset loss of one point: dL/dtheta = L'(f) df/dtheta
-    with np.errstate(divide="ignore"):
-        eta_j = np.where(g > 0, (1.0 - beta) * ulp / (2.0 * g), np.inf)
-    w = leaves_j**2 / np.sum(leaves_j**2)
-    return eta_j, w
+    return _thresholds(_rounding_inputs(apply_fn, params, x, loss, dtype), beta)
 
 
 def lost_kernel_fraction(eta, eta_j, w, *, rounding="nearest"):
@@ -88,6 +100,16 @@ def lost_kernel_fraction(eta, eta_j, w, *, rounding="nearest"):
     if rounding not in ("nearest", "threshold"):
         raise ValueError(f"rounding must be 'nearest' or 'threshold', got {rounding!r}")
     eta = np.atleast_1d(np.asarray(eta, float))
+    # in blocks of learning rates, so that memory stays ~_BLOCK_ELEMENTS floats whatever the parameter count
+    rows = max(1, _BLOCK_ELEMENTS // max(1, eta_j.size))
+    return np.concatenate([_lost_block(eta[k:k + rows], eta_j, w, rounding) for k in range(0, eta.size, rows)])
+
+
+#: The largest (learning rates x parameters) block :func:`lost_kernel_fraction` holds at once.
+_BLOCK_ELEMENTS = 2**22
+
+
+def _lost_block(eta, eta_j, w, rounding):
     u = eta[:, None] / (2.0 * eta_j[None, :])
     if rounding == "threshold":
         moved = (u >= 0.5).astype(float)
@@ -356,8 +378,10 @@ def rounding_prediction(apply_fn, params, x0, *, loss, etas, betas, width, level
     lp = abs(float(loss.first(apply_fn(params, x0)[0, 0])))
     fine = np.logspace(np.log10(etas[0]) - 0.5, np.log10(etas[-1]), 400)
     lost, frozen, onset, scale_est = [], [], [], []
+    x0 = _validate.single_point("x0", x0)
+    inputs = _rounding_inputs(apply_fn, params, x0, loss, jnp.float32)  # one backward pass for every beta
     for b in betas:
-        eta_j, w_j = update_rounding(apply_fn, params, x0, loss=loss, beta=b)
+        eta_j, w_j = _thresholds(inputs, _validate.beta(b))
         lost.append(lost_kernel_fraction(etas, eta_j, w_j))
         frozen.append(lost_kernel_fraction(etas, eta_j, w_j, rounding="threshold"))
         onset.append(crossing(fine, np.abs(lost_kernel_fraction(fine, eta_j, w_j)), level))

@@ -79,6 +79,12 @@ SETTINGS = {
                       betas_p=(0.0, 0.5, 0.9), ref=dict(width=1000, eta=0.0011, beta=0.5)),
     },
 }
+#: Tolerances of the numbers the two chapters claim (``book.claim(name, x, **DET)``), each with its budget.
+DET = dict(rtol=1e-9, budget="deterministic float64 value (fixed seeds): run-to-run and CPU round-off")
+DIFF = dict(rtol=1e-6, budget="float64 difference of trained outputs, 1e-2 to 1e-5 of the outputs: round-off of "
+                              "the outputs (1e-13 after 1000 contracting steps) relative to the difference")
+F32 = dict(rtol=1e-4, budget="float32 training: round-off 6e-8 per step, accumulated over 1000 steps (~2e-6 of "
+                             "the output), relative to a deviation of at least 1e-2 of the distance travelled")
 #: The optimisers' learning-rate grids of the two benchmarks (``benchmarks.standard_methods`` arguments).
 POLY_GRIDS = dict(lr_grid=(1.0, 10.0, 100.0, 1000.0), adam_grid=(1e-3, 1e-2, 0.1, 1.0))
 DIGITS_GRIDS = dict(lr_grid=(0.03, 0.1, 0.3, 1.0), adam_grid=(1e-3, 3e-3, 0.01, 0.03))
@@ -437,5 +443,5 @@ def drift_scan(r: Read):
     return drift_scan_from_rows([c["width"] for c in r.configs], [row for rows in r.values for row in rows])
 
 
-__all__ = ["NAMES", "CHAPTERS", "SETTINGS", "SCAN_VERSIONS", "COMPUTE", "grid", "group_key", "settings", "encode",
+__all__ = ["NAMES", "CHAPTERS", "SETTINGS", "DET", "DIFF", "F32", "SCAN_VERSIONS", "COMPUTE", "grid", "group_key", "settings", "encode",
            "decode", "read", "chapter_profile", "Read", "poly_results", "alpha_scan", "drift_scan"]
