@@ -42,7 +42,7 @@ import numpy as np
 import optax
 
 from . import _validate
-from .cosmology import friedmann_hubble
+from .cosmology import friedmann_hubble, momentum_of_hubble
 
 
 def power_law_beta(i, *, p, eta, t0=0.0):
@@ -105,8 +105,8 @@ def hubble_momentum(eta, hubble: Callable, *, t0=0.0) -> optax.GradientTransform
     def momentum_fn(i):
         t = t0 + i * jnp.sqrt(eta)
         safe_t = jnp.where(t > 0, t, 1.0)
-        beta = jnp.where(t > 0, 1.0 - 3.0 * hubble(safe_t) * jnp.sqrt(eta), 0.0)
-        return jnp.clip(beta, 0.0, 1.0)
+        # t = 0: plain gradient descent (its value is discarded, see above)
+        return jnp.where(t > 0, momentum_of_hubble(hubble(safe_t), eta), 0.0)
 
     return scheduled_momentum(eta, momentum_fn)
 
@@ -204,7 +204,7 @@ def friedmann_momentum(eta, v0=0.0) -> optax.GradientTransformationExtraArgs:
         del params, extra_args
         sq = sum(jnp.sum(t.astype(jnp.result_type(float)) ** 2) for t in jax.tree_util.tree_leaves(state.trace))
         hubble = friedmann_hubble(0.5 * eta * sq, value, v0)
-        beta = jnp.clip(1.0 - 3.0 * hubble * jnp.sqrt(eta), 0.0, 1.0)
+        beta = momentum_of_hubble(hubble, eta)
         trace = jax.tree_util.tree_map(lambda g, t: g + (beta * t).astype(t.dtype), updates, state.trace)
         new_updates = jax.tree_util.tree_map(lambda t: (-eta * t).astype(t.dtype), trace)
         return new_updates, FriedmannState(optax.safe_increment(state.count), trace, hubble)

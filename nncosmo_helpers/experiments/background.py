@@ -53,7 +53,7 @@ class HomogeneousComparison(NamedTuple):
     @property
     def end_deviation(self) -> float:
         """|f_net(T) - f_ode(T)| / displacement."""
-        return float(abs(self.f_net[-1] - self.f_ode[-1])) / self.displacement
+        return cosmology.end_deviation(self.f_net, self.f_ode)
 
     @property
     def max_deviation(self) -> float:

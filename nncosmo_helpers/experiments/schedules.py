@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _validate, train
+from .. import _validate, cosmology, train
 from ..dynamics import predict_hubble
 from ..ntk import alpha as ntk_alpha
 from ..optimizers import de_sitter_momentum, friedmann_momentum, nesterov_momentum, power_law_momentum
@@ -306,7 +306,7 @@ def friedmann_history(apply_fn, params, x, *, loss, eta, v0=0.0, steps) -> Fried
     i = np.arange(steps)
     hubble = np.asarray(hubble)
     return FriedmannHistory(i, i * np.sqrt(eta), np.asarray(f), np.asarray(value), hubble, 3.0 * hubble**2,
-                            np.clip(1.0 - 3.0 * hubble * np.sqrt(eta), 0.0, 1.0))
+                            np.asarray(cosmology.momentum_of_hubble(hubble, eta)))
 
 
 def late_time_ratios(history: FriedmannHistory, p, *, window=0.5):
