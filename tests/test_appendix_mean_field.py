@@ -96,10 +96,13 @@ def fake_row(seed, leading, *, gap, floor, moving=True, n=2):
     """A row of mean_field.rows with a comparison whose end errors give the stated gap and floor."""
     from types import SimpleNamespace
 
+    # the observed mean goes from -1 to 0 (excursion 1), so each prediction's end value is its end error
     end = {"lambda1/N": 0.0, "mean Theta": gap, "mean diag Theta": 0.0, "linearized": floor}
-    c = SimpleNamespace(end_error=lambda name: abs(end[name]), excursion=1.0,
-                        predictions={"lambda1/N": np.array([0.0, 0.0]), "mean Theta": np.array([0.0, gap])},
-                        linearized_mean=np.array([0.0, 0.0]), eq15_end_error=0.0, projection_excursion=1.0,
+    c = SimpleNamespace(end_error=lambda name: abs(end[name]), excursion=1.0, observed_mean=np.array([-1.0, 0.0]),
+                        predictions={"lambda1/N": np.array([-1.0, 0.0]), "mean Theta": np.array([-1.0, gap]),
+                                     "mean diag Theta": np.array([-1.0, 0.0])},
+                        linearized_mean=np.array([-1.0, floor]), eq15_end_error=0.0, projection_excursion=1.0,
+                        observed_projection=np.array([-1.0, 0.0]), eq15=np.array([-1.0, 0.0]),
                         couplings={"lambda1/N": 1.0, "mean Theta": 1.0})
     return {"seed": seed, "leading_mode": leading, "comparison": c, "moving": moving, "loss": PolynomialLoss(0.2, 1.0, n),
             "reduction_bound": 1.0}

@@ -33,7 +33,6 @@ import pytest
 pytestmark = pytest.mark.tooling
 
 from nncosmo_helpers import scans
-from nncosmo_helpers.results import canonical_json
 from nncosmo_helpers.scans import distributed as D
 
 jax.config.update("jax_enable_x64", True)  # the in-process reference runs in float64, like the workers' tasks

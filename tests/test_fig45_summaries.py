@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from nncosmo_helpers import scans
-from nncosmo_helpers.scans import summaries
 
 approx = lambda v: pytest.approx(v, rel=1e-12)  # noqa: E731
 

@@ -79,18 +79,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _validate, dynamics, ensemble, odes
+from .. import _validate, cosmology, dynamics, ensemble, odes
 from ..ensemble import SeedSpread
 from ..loss import PolynomialLoss
 from ..train import train_momentum
+from .modes import freezing_numbers
 
 
 # ---------------------------------------------------------------------------------------------
 # the lag-corrected continuum prediction
 # ---------------------------------------------------------------------------------------------
-def _corrected_impl(kernel, f_init, ts, eta, beta, loss):
+def _corrected_impl(kernel, f_init, ts, eta, beta, gamma, loss):
+    """gamma = 3H: :attr:`cosmology.FLRWParameters.friction`, computed by the caller (outside the jit)."""
     inertia = 0.5 * (1.0 + beta)
-    gamma = (1.0 - beta) / jnp.sqrt(eta)
 
     def force(t, y, args):  # K grad_f L = K L'(f)/N: the loss module's gradient of the dataset loss (eq. 3)
         return -(kernel @ loss.grad_f(y)) / inertia
@@ -130,7 +131,9 @@ def predict_lag_corrected(kernel, f_init, *, eta, beta, loss, steps):
     """
     kernel, f_init, eta, beta, loss, steps = _check_problem(kernel, f_init, eta, beta, loss, steps)
     ts = jnp.asarray(steps * np.sqrt(eta))
-    return _corrected_jit(jnp.asarray(kernel), jnp.asarray(f_init), ts, jnp.float64(eta), jnp.float64(beta), loss)
+    gamma = cosmology.flrw_parameters(eta, beta).friction
+    return _corrected_jit(jnp.asarray(kernel), jnp.asarray(f_init), ts, jnp.float64(eta), jnp.float64(beta),
+                          jnp.float64(gamma), loss)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +174,7 @@ class ErrorBudget(NamedTuple):
         return float(np.max(np.abs(self.f_network - self.f_initial)))
 
     def _rel(self, a, b) -> float:
+        """max over inputs of |a - b| / :attr:`displacement`: issue 12's error-budget definition (kept on purpose)."""
         return float(np.max(np.abs(a - b))) / self.displacement
 
     @property
@@ -241,9 +245,10 @@ def _budget(f_init, f_end, k0, k_final, *, eta, beta, loss, steps) -> ErrorBudge
     f_cont = np.asarray(dynamics.predict_linearized(k0, f0, eta=eta, beta=beta, loss=loss, steps=marks))[-1]
     f_disc = np.asarray(dynamics.iterate_linearized(k0, f0, eta=eta, beta=beta, loss=loss, steps=marks))[-1]
     f_corr = np.asarray(predict_lag_corrected(k0, f0, eta=eta, beta=beta, loss=loss, steps=marks))[-1]
-    lam_n = np.linalg.eigvalsh(k0)[::-1] / k0.shape[0]
-    friction = (1.0 - beta) / np.sqrt(eta)
-    kappa = lam_n * float(loss.second(np.mean(f0))) * steps * np.sqrt(eta) / friction
+    # the spectrum of an N x N kernel (N = number of inputs, tens): eigh's eigenvectors cost nothing measurable
+    lam_n = np.asarray(dynamics.mode_decomposition(k0).eigenvalues) / k0.shape[0]
+    kappa = freezing_numbers(lam_n, curvature=float(loss.second(np.mean(f0))), t_final=steps * np.sqrt(eta),
+                             friction=cosmology.flrw_parameters(eta, beta).friction)
     return ErrorBudget(
         f_initial=f0, f_network=np.asarray(f_end, dtype=float), f_discrete=f_disc, f_continuum=f_cont,
         f_corrected=f_corr, kernel_initial=k0, kernel_final=None if k_final is None else np.asarray(k_final, dtype=float),

@@ -31,7 +31,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _validate, dynamics, lattice
+from .. import _validate, cosmology, dynamics, lattice
+from .modes import freezing_numbers
 from ..train import train_momentum
 
 
@@ -143,14 +144,14 @@ def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_mo
         raise ValueError(f"the given run must record every {record_every} of {steps} steps and carry its initial NTK")
     f = np.asarray(run.f, dtype=float)
     modes = dynamics.mode_decomposition(run.ntk_initial)
-    vec = np.asarray(modes.eigenvectors)
     lam_n = np.asarray(modes.eigenvalues) / n
     coupling = float(lam_n[0])
-    hubble = (1.0 - beta) / (3.0 * np.sqrt(eta))
+    flrw = cosmology.flrw_parameters(eta, beta)
+    hubble = flrw.hubble
     t = np.asarray(run.steps) * np.sqrt(eta)
 
-    fbar = f @ vec[:, 0] / np.sqrt(n)
-    net_amp = (f @ vec)[:, :n_modes]
+    fbar, delta = (np.asarray(a) for a in modes.project(f))  # eq. 14: f_bar = v_1.f/sqrt(N), delta_i = v_i.f
+    net_amp = np.concatenate([np.sqrt(n) * fbar[:, None], delta], axis=1)[:, :n_modes]  # v_i.f, i = 1..n_modes
     net_mass2 = lam_n[None, :n_modes] * np.asarray(loss.second(jnp.asarray(fbar)))[:, None]
 
     k = np.asarray(lattice.wavenumbers(n, length, "neumann"))[:n_modes]
@@ -160,12 +161,15 @@ def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_mo
         phi = lattice.solve_field(f[0], 0.0, expanding=expanding, **kw)
         c = np.asarray(lattice.mode_amplitudes(phi, "neumann"))
         inv_a2 = np.exp(-2.0 * hubble * t) if expanding else np.ones_like(t)
+        # M_j^2 = k_j^2/a^2 + coupling L'': lattice.py keeps it inside its right-hand side, no public definition
         mass2 = k[None, :] ** 2 * inv_a2[:, None] + coupling * np.asarray(loss.second(jnp.asarray(c[:, 0])))[:, None]
         field[expanding] = (c[:, :n_modes], mass2)
 
     with np.errstate(divide="ignore"):
         exit_time = np.where(k > hubble, np.log(np.where(k > 0, k, 1.0) / hubble) / hubble, 0.0)
-    kappa = net_mass2[0] * t[-1] / (3.0 * hubble)
+    # kappa_i = mu_i^2(0) T/(3H), mu_i^2(0) = (lambda_i/N) L''(f_bar(0)): the perturbations chapter's definition
+    curvature = float(np.asarray(loss.second(jnp.asarray(fbar[0]))))
+    kappa = freezing_numbers(lam_n[:n_modes], curvature=curvature, t_final=float(t[-1]), friction=flrw.friction)
     return NetworkLatticeModes(
         steps=np.asarray(run.steps), t=t, hubble=float(hubble), length=length, wavenumbers=k,
         nodes=dynamics.mode_sign_changes(modes, n_modes), eigenvalues_over_n=lam_n[:n_modes], coupling=coupling,

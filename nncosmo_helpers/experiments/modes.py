@@ -13,21 +13,23 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import dynamics
+from .. import cosmology, dynamics
 from ..ensemble import SeedSpread, over_seeds, spread
 
 
-def freezing_numbers(comparison, *, curvature, t_final, friction) -> np.ndarray:
-    """kappa_i = (lambda_i/N) L'' T / 3H for every eigenvalue of ``comparison`` (the chapter's freezing
-    number: a mode with kappa_i << 1 cannot move within the run of length ``t_final``)."""
-    return comparison.eigenvalues_over_n * curvature * t_final / friction
+def freezing_numbers(eigenvalues_over_n, *, curvature, t_final, friction) -> np.ndarray:
+    """kappa_i = (lambda_i/N) L'' T / 3H for every lambda_i/N in ``eigenvalues_over_n`` (the chapter's
+    freezing number, eq. pt-kappa: a mode with kappa_i << 1 cannot move within the run of length
+    ``t_final``); ``curvature`` = L'' at the mean field, ``friction`` = 3H
+    (:attr:`cosmology.FLRWParameters.friction`). The one definition of kappa in the package."""
+    return np.asarray(eigenvalues_over_n, dtype=float) * curvature * t_final / friction
 
 
 # ---------------------------------------------------------------------------------------------
 # networks that move
 # ---------------------------------------------------------------------------------------------
 # One definition of a network that moves: dynamics.fraction_travelled / dynamics.MOVING_FRACTION.
-from ..dynamics import MOVING_FRACTION, fraction_travelled  # noqa: E402,F401
+from ..dynamics import MOVING_FRACTION, fraction_travelled, is_moving  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,7 +284,7 @@ class TrainedNetwork(NamedTuple):
 
     @property
     def moving(self) -> bool:
-        return self.fraction >= MOVING_FRACTION
+        return bool(is_moving(self.fraction))
 
     @property
     def frozen_change(self) -> float:
@@ -317,7 +319,7 @@ def train_ensemble(spec: SpectrumEnsemble, keys, grids, *, eta, beta, loss, step
     """
     from ..train import train_momentum
 
-    friction = (1.0 - beta) / np.sqrt(eta)
+    friction = cosmology.flrw_parameters(eta, beta).friction
     t_final = steps * np.sqrt(eta)
     runs = runs or {}
     out = []
@@ -336,7 +338,7 @@ def train_ensemble(spec: SpectrumEnsemble, keys, grids, *, eta, beta, loss, step
             lam = c.eigenvalues_over_n
             cls = str(dynamics.leading_mode_class(c.uniform_overlap, lam[0] / lam[1], degeneracy=spec.degeneracy)[()])
             frac = float(fraction_travelled(c.mean_observed[0], c.mean_observed[-1], loss.f0))
-            kappa = freezing_numbers(c, curvature=float(loss.second(0.0)), t_final=t_final, friction=friction)
+            kappa = freezing_numbers(c.eigenvalues_over_n, curvature=float(loss.second(0.0)), t_final=t_final, friction=friction)
             out.append(TrainedNetwork(tuple(key), spec.seeds[j], c, cls, frac, np.asarray(kappa)))
     return out
 
@@ -588,7 +590,7 @@ def field_masses(modes, f_bar0, *, length, loss, eta, beta, steps, n_show=10) ->
     lam_n = np.asarray(modes.eigenvalues)[:n_show] / np.asarray(modes.eigenvectors).shape[0]
     k = np.asarray(dynamics.field_wavenumbers(n_show, length))
     lpp = float(loss.second(f_bar0))
-    friction = (1.0 - beta) / np.sqrt(eta)
+    friction = cosmology.flrw_parameters(eta, beta).friction
     return FieldMasses(np.asarray(dynamics.mode_sign_changes(modes, n_show)), k, lam_n, lpp, lam_n * lpp,
                        k**2 + lam_n[0] * lpp, lam_n[0] * lpp - k**2, (friction / 2) ** 2,
                        friction / (steps * np.sqrt(eta)))
@@ -646,7 +648,7 @@ class FrictionSign(NamedTuple):
     rate_exact: float
 
     def _rel(self, a, b) -> float:
-        return float(np.max(np.abs(a - b)) / abs(self.observed[-1] - self.observed[0]))
+        return cosmology.relative_deviation(a, b, self.observed)
 
     @property
     def err_damped(self) -> float:
@@ -675,7 +677,7 @@ def friction_sign(apply_fn, params, x, *, eta, beta, loss, steps, fit_from=15) -
     modes = dynamics.mode_decomposition(run.ntk_initial)
     pred = {sgn: np.asarray(dynamics.predict_mean_and_modes(modes, run.f[0], eta=eta, beta=beta, loss=loss,
                                                             steps=run.steps, friction_sign=sgn)[0]) for sgn in (1, -1)}
-    gamma = (1 - beta) / np.sqrt(eta)
+    gamma = cosmology.flrw_parameters(eta, beta).friction
     kap = float(modes.eigenvalues[0]) / np.asarray(run.f).shape[1] * loss.m**2
     iterated = dynamics.iterate_linearized(run.ntk_initial, run.f[0], eta=eta, beta=beta, loss=loss, steps=run.steps)
     gap = np.log(np.abs(pred[-1] - pred[1])[fit_from:])

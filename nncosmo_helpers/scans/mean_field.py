@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import dynamics
+from .. import cosmology, dynamics
 from ..ensemble import of_rows
 from ..cosmology import flrw_parameters
 from ..loss import PolynomialLoss
@@ -152,7 +152,7 @@ def _compute_group(configs):
             f = np.asarray(res["f"][i], dtype=float)
             cmp = dynamics.compare_mean_field(k0, f, steps, eta=c["eta"], beta=c["beta"], loss=loss)
             frac = float(fraction_travelled(cmp.observed_mean[0], cmp.observed_mean[-1], loss.f0))
-            row.update(comparison=cmp, fraction=frac, moving=frac >= MOVING_FRACTION)
+            row.update(comparison=cmp, fraction=frac, moving=bool(dynamics.is_moving(frac)))
             if loss.n == 2:
                 lin = np.asarray(dynamics.predict_linearized(k0, f[0], eta=c["eta"], beta=c["beta"], loss=loss,
                                                              steps=every_step))
@@ -172,9 +172,10 @@ def rows(profile: str) -> list[dict]:
 # the metrics the chapter quotes, and their seed statistics
 # ------------------------------------------------------------------------------------------------
 def relative_error(row, name: str) -> float:
-    """|prediction(T) - <f>(T)| / |<f>(T) - <f>(0)| (the paper's Fig. 6 metric) for a coupling or "linearized"."""
+    """|prediction(T) - <f>(T)| / |<f>(T) - <f>(0)| (the paper's Fig. 6 metric, :func:`cosmology.end_deviation`) for a coupling or "linearized"."""
     c = row["comparison"]
-    return c.end_error(name) / c.excursion
+    pred = c.linearized_mean if name == "linearized" else c.predictions[name]
+    return cosmology.end_deviation(c.observed_mean, pred)
 
 
 def prediction_gap(row) -> float:
@@ -198,7 +199,7 @@ def floor(row) -> float:
 def eq15_error(row) -> float:
     """Eq. 15's end-point error in its own variable f_bar = v_1 . f/sqrt(N), over that variable's evolution."""
     c = row["comparison"]
-    return float(c.eq15_end_error / c.projection_excursion)
+    return cosmology.end_deviation(c.observed_projection, c.eq15)
 
 
 def coupling_ratio(row) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dynamics, ensemble
+from .. import cosmology, dynamics, ensemble
 from .grids import ETA_BETA
 
 #: defaults of configuration fields that older or hand-built records may lack
@@ -89,10 +89,13 @@ def _python(v):
 # summaries used by the chapter (the verdicts)
 # ------------------------------------------------------------------------------------------------
 def fig3_deviations(df) -> np.ndarray:
-    """Per row: |f_pred_end - f_end| / |f_end - f_init| (NaN for diverged runs and runs that did not move)."""
-    move = np.abs(_col(df, "f_end").astype(float) - _col(df, "f_init").astype(float))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dev = np.abs(_col(df, "f_pred_end").astype(float) - _col(df, "f_end").astype(float)) / move
+    """Per row: :func:`cosmology.end_deviation` |f_pred_end - f_end| / |f_end - f_init| (NaN for diverged
+    runs and runs that did not move)."""
+    f_init, f_end = _col(df, "f_init").astype(float), _col(df, "f_end").astype(float)
+    f_pred = _col(df, "f_pred_end").astype(float)
+    # the prediction starts where the network starts, so its first entry is f_init (end_deviation reads only [-1])
+    dev = np.array([cosmology.end_deviation((a, b), (a, p)) for a, b, p in zip(f_init, f_end, f_pred)], dtype=float)
+    move = np.abs(f_end - f_init)
     return np.where(df["diverged"].to_numpy(bool) | ~(move > 0), np.nan, dev)
 
 
@@ -337,12 +340,12 @@ def fig3_moving_summary(df, *, threshold=None) -> dict:
     for where, wm in (("x0", x0s == 0.0), ("x1", x0s == 1.0), ("all", np.ones(len(df), bool))):
         base = f64 & wm
         out[f"fraction_median_{where}"] = float(np.median(frac[base])) if base.any() else float("nan")
-        out[f"frac_moving_{where}"] = float(np.mean(frac[base] >= threshold)) if base.any() else float("nan")
+        out[f"frac_moving_{where}"] = float(np.mean(dynamics.is_moving(frac[base], threshold))) if base.any() else float("nan")
         out[f"alpha_median_{where}"] = float(np.median(alpha[base])) if base.any() else float("nan")
         for ws in sorted({v for v in w_std.tolist() if v == v}):
             mw = base & (w_std == ws)
             out[f"alpha_median_{where}_W{ws:g}"] = float(np.median(alpha[mw])) if mw.any() else float("nan")
-        for group, gm in (("moving", frac >= threshold), ("still", frac < threshold)):
+        for group, gm in (("moving", dynamics.is_moving(frac, threshold)), ("still", ~dynamics.is_moving(frac, threshold))):
             m = base & gm
             med, per = _seed_stat(dev, seeds, m, seeded)
             out[f"n_{group}_{where}"] = int(m.sum())
@@ -362,7 +365,7 @@ def fig3_moving_sentence(df, *, threshold=None) -> str:
     scale m, exponent n, activation, depth and W_std (the networks a "moving" verdict rests on)."""
     threshold = dynamics.MOVING_FRACTION if threshold is None else threshold
     frac = fig3_fractions(df)
-    m = (_dtypes(df) == "float64") & np.isfinite(frac) & (frac >= threshold)
+    m = (_dtypes(df) == "float64") & dynamics.is_moving(frac, threshold)
     if not m.any():
         return f"no float64 run moved {threshold:g} of the way to f0."
     rows = df[m]
@@ -508,8 +511,10 @@ def fig5_errors(df):
         cols["fraction"].append(_fraction_travelled(a, f0) if np.isfinite(f0) else np.nan)
         if isinstance(mf, dict):
             cmp = MeanFieldComparison.from_dict(mf)
-            cols["eq15_end_error"].append(cmp.eq15_end_error / cmp.projection_excursion if cmp.projection_excursion > 0 else np.nan)
-            cols["eq9_end_error"].append(cmp.end_error("linearized") / cmp.excursion if cmp.excursion > 0 else np.nan)
+            eq15 = cosmology.end_deviation(cmp.observed_projection, cmp.eq15)
+            eq9 = cosmology.end_deviation(cmp.observed_mean, cmp.linearized_mean)
+            cols["eq15_end_error"].append(eq15 if cmp.projection_excursion > 0 else np.nan)
+            cols["eq9_end_error"].append(eq9 if cmp.excursion > 0 else np.nan)
         else:
             cols["eq15_end_error"].append(np.nan)
             cols["eq9_end_error"].append(np.nan)
