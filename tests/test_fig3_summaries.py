@@ -113,3 +113,23 @@ def test_fig3_grid_x0_and_seeds():
         seeded = S.fig3_seeded(from_records(f64, [{}] * len(f64)))
         assert sum(seeded) == len(seeds) * sum(c["seed"] == 0 and (c["m"], c["f0"], c["n"]) in grids.FIG3_SEED_LOSSES
                                                for c in f64)
+
+
+def test_spearman_reorder_bound_covers_a_round_off_swap():
+    # Independent check: reorder two values of x that agree to 1e-9 (a round-off swap) and compare the
+    # actual jump of rho (scipy) with the bound; distinct values give a zero bound.
+    from scipy.stats import spearmanr
+
+    from nncosmo_helpers.scans.summaries import spearman_reorder_bound
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=40)
+    x = rng.normal(size=40)
+    assert spearman_reorder_bound(x, y) == 0.0
+    x[[3, 17]] = 1.0, 1.0 + 1e-9  # a near-tie: round-off may order it either way
+    x_swapped = x.copy()
+    x_swapped[[3, 17]] = x[[17, 3]]
+    jump = abs(spearmanr(x, y).correlation - spearmanr(x_swapped, y).correlation)
+    bound = spearman_reorder_bound(x, y)
+    assert 0 < jump <= bound
+    assert bound == pytest.approx(6 * 2 * (2 * 40 * 1 + 1) / (40 * (40**2 - 1)))

@@ -207,6 +207,8 @@ def fig3_summary(df, *, x0: float = 0.0) -> dict:
     for k in FIG3_SEED_KEYS:
         st = ensemble.spread(p[k] for p in per_seed)
         out[f"{k}_seed_min"], out[f"{k}_seed_max"] = st.low, st.high
+    # the round-off budget of the per-seed rank correlations: the largest per-seed bound
+    out["spearman_dev_dalpha_roundoff_seed_max"] = max((p["spearman_dev_dalpha_roundoff"] for p in per_seed), default=float("nan"))
     return out
 
 
@@ -253,7 +255,31 @@ def _fig3_stats(df) -> dict:
     out["n_above_1pct"] = int(big.sum())
     out["frac_above_1pct_drift_dominated"] = float(np.mean(drift[big] > disc[big])) if big.any() else float("nan")
     out["spearman_dev_dalpha"] = float(spearmanr(dev[m64], rel_da).correlation) if len(r) > 2 else float("nan")
+    out["spearman_dev_dalpha_roundoff"] = spearman_reorder_bound(dev[m64], rel_da) if len(r) > 2 else float("nan")
     return out
+
+
+def spearman_reorder_bound(x, y, *, rtol: float = 1e-6) -> float:
+    """Largest change of Spearman's rho(x, y) if values that agree within ``rtol`` were reordered.
+
+    A rank correlation is not continuous in its data: two networks whose deviations agree to round-off
+    (the still networks all sit at the one-step lag 1/steps) can swap ranks on another CPU or after a
+    round-off-level change of the code, and rho jumps. Budget: sort each variable, group consecutive
+    values within ``rtol`` (relative) into clusters; a permutation inside a cluster of size k moves each
+    of its ranks by at most k - 1, so with rho = 1 - 6 sum d^2 / (n (n^2 - 1)) and |d| <= n,
+    |delta sum d^2| <= sum over clustered values of (2 n (k - 1) + (k - 1)^2), for x and y together.
+    """
+    bound = 0.0
+    n = len(x)
+    for v in (np.asarray(x, dtype=float), np.asarray(y, dtype=float)):
+        v = np.sort(v[np.isfinite(v)])
+        if v.size < 2:
+            continue
+        # a new cluster starts where the gap to the previous value exceeds rtol of the larger one
+        new = np.diff(v) > rtol * np.maximum(np.abs(v[1:]), np.abs(v[:-1]))
+        sizes = np.diff(np.flatnonzero(np.r_[True, new, True]))
+        bound += float(np.sum(sizes * (2 * n * (sizes - 1) + (sizes - 1) ** 2)))
+    return 6.0 * bound / (n * (n * n - 1.0))
 
 
 #: Bin edges of the fraction of the way to f0 travelled (:func:`fig3_by_fraction`); MOVING_FRACTION
