@@ -132,4 +132,12 @@ def test_spearman_reorder_bound_covers_a_round_off_swap():
     jump = abs(spearmanr(x, y).correlation - spearmanr(x_swapped, y).correlation)
     bound = spearman_reorder_bound(x, y)
     assert 0 < jump <= bound
-    assert bound == pytest.approx(6 * 2 * (2 * 40 * 1 + 1) / (40 * (40**2 - 1)))
+    assert bound == pytest.approx(6 * 2 * (2 * 39 * 1 + 1) / (40 * (40**2 - 1)))
+    # a near-tie in x and in y on the same element: the rank shifts add (cross term included)
+    y[[3, 17]] = 2.0, 2.0 + 1e-9
+    both = spearman_reorder_bound(x, y)
+    assert both == pytest.approx(6 * 2 * (2 * 39 * 2 + 4) / (40 * (40**2 - 1)))
+    y_swapped = y.copy()
+    y_swapped[[3, 17]] = y[[17, 3]]
+    jump2 = abs(spearmanr(x, y).correlation - spearmanr(x_swapped, y).correlation)
+    assert jump2 <= both

@@ -260,26 +260,33 @@ def _fig3_stats(df) -> dict:
 
 
 def spearman_reorder_bound(x, y, *, rtol: float = 1e-6) -> float:
-    """Largest change of Spearman's rho(x, y) if values that agree within ``rtol`` were reordered.
+    """An upper bound on the change of Spearman's rho(x, y) if values that agree within ``rtol`` were reordered.
 
     A rank correlation is not continuous in its data: two networks whose deviations agree to round-off
     (the still networks all sit at the one-step lag 1/steps) can swap ranks on another CPU or after a
     round-off-level change of the code, and rho jumps. Budget: sort each variable, group consecutive
-    values within ``rtol`` (relative) into clusters; a permutation inside a cluster of size k moves each
-    of its ranks by at most k - 1, so with rho = 1 - 6 sum d^2 / (n (n^2 - 1)) and |d| <= n,
-    |delta sum d^2| <= sum over clustered values of (2 n (k - 1) + (k - 1)^2), for x and y together.
+    values within ``rtol`` (relative) into clusters; a permutation inside a cluster of size k moves the
+    rank of each of its members by at most k - 1. With rho = 1 - 6 sum d^2 / (n (n^2 - 1)), |d| <= n - 1
+    and a rank change s_i = (k_x - 1) + (k_y - 1) of element i (its clusters in x and in y),
+    |delta sum d^2| <= sum_i (2 (n - 1) s_i + s_i^2).
+
+    Limits, stated: the formula for rho holds for distinct ranks; with exact ties SciPy uses average
+    ranks (Pearson on ranks), which this bound does not cover rigorously (a cluster of exact ties is
+    treated like any other cluster). ``rtol`` is one relative round-off for both variables, the
+    deviations' budget of the quantitative chapter; a variable with a larger absolute round-off near 0
+    would need an absolute floor.
     """
-    bound = 0.0
     n = len(x)
+    shifts = np.zeros(n)
     for v in (np.asarray(x, dtype=float), np.asarray(y, dtype=float)):
-        v = np.sort(v[np.isfinite(v)])
-        if v.size < 2:
-            continue
+        order = np.argsort(v, kind="stable")
+        w = v[order]
         # a new cluster starts where the gap to the previous value exceeds rtol of the larger one
-        new = np.diff(v) > rtol * np.maximum(np.abs(v[1:]), np.abs(v[:-1]))
-        sizes = np.diff(np.flatnonzero(np.r_[True, new, True]))
-        bound += float(np.sum(sizes * (2 * n * (sizes - 1) + (sizes - 1) ** 2)))
-    return 6.0 * bound / (n * (n * n - 1.0))
+        new = ~(np.abs(np.diff(w)) <= rtol * np.maximum(np.abs(w[1:]), np.abs(w[:-1])))
+        label = np.cumsum(np.r_[True, new])
+        sizes = np.bincount(label)[label]
+        shifts[order] += sizes - 1
+    return float(6.0 * np.sum(2.0 * (n - 1) * shifts + shifts**2) / (n * (n * n - 1.0)))
 
 
 #: Bin edges of the fraction of the way to f0 travelled (:func:`fig3_by_fraction`); MOVING_FRACTION
