@@ -47,11 +47,13 @@ class NetworkLatticeModes(NamedTuple):
         nodes: sign changes of the NTK eigenvectors v_1..v_n_modes (i - 1 when the pairing holds).
         eigenvalues_over_n: lambda_i/N of the initial NTK.
         coupling: lambda_1/N, the coupling of the field's potential V = coupling * L.
-        network_mass2: mu_i^2(t) = (lambda_i/N) L''(f_bar(t)), f_bar from the network's projection on v_1.
+        network_mass2: mu_i^2(t) = (lambda_i/N) L''(f_bar(t)) (:func:`nncosmo_helpers.dynamics.network_mass2`),
+            f_bar from the network's projection on v_1.
         field_mass2, field_mass2_static: M_j^2(t) = k_j^2/a^2 + coupling L''(phi_bar(t)) with
-            a = e^{Ht} (expanding) and a = 1 (static), phi_bar the field's lattice mean.
+            a = e^{Ht} (expanding) and a = 1 (static), phi_bar the field's lattice mean
+            (:func:`nncosmo_helpers.lattice.mode_mass2`).
         horizon_exit: t_j = ln(k_j/H)/H, the time at which k_j/a = H (0 for k_j <= H).
-        kappa: the network's freezing numbers mu_i^2(0) T/(3H).
+        kappa: the network's freezing numbers mu_i^2(0) T/(3H) (:func:`nncosmo_helpers.dynamics.freezing_numbers`).
         network_amplitude: v_i . f(t) (for i = 1 this is sqrt(N) f_bar, eq. 14).
         field_amplitude, field_amplitude_static: cosine coefficients c_j(t)
             (:func:`nncosmo_helpers.lattice.mode_amplitudes`, Neumann).

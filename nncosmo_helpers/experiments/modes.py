@@ -641,7 +641,8 @@ class FrictionSign(NamedTuple):
     print it); ``iterated``: the frozen-kernel iteration of eq. 2 projected on v_1; ``overlap``: |v_1 . u|;
     ``leading``: the v_1 class (:func:`~nncosmo_helpers.dynamics.leading_mode`); ``rate``: the growth rate
     per step of |antidamped - damped| fitted over steps 15..end; ``rate_exact``: the positive root of
-    s^2 + beta_tilde s + (lambda_1/N) m^2 = 0 times sqrt(eta) (the printed sign's growth per step).
+    s^2 + beta_tilde s + mu_1^2 = 0 times sqrt(eta) (the printed sign's growth per step), mu_1^2 =
+    (lambda_1/N) L''(f_bar(0)) (:func:`~nncosmo_helpers.dynamics.network_mass2`; m^2 for the quadratic loss).
     The errors are relative to the network's excursion |f_bar(T) - f_bar(0)|: ``err_damped``,
     ``err_anti`` (max over time of the distance to the network), and the damped error split through the
     iteration: ``lag`` (iteration vs eq. 15: the one-step lag) and ``drift`` (network vs iteration).
@@ -680,8 +681,8 @@ class FrictionSign(NamedTuple):
 
 def friction_sign(apply_fn, params, x, *, eta, beta, loss, steps, fit_from=15) -> FrictionSign:
     """Train the network (eq. 2) and compare its mean field with eq. 15 under both friction signs
-    (:func:`~nncosmo_helpers.dynamics.predict_mean_and_modes`, ``friction_sign`` = +1 and -1). Quadratic
-    loss (``rate_exact`` uses m^2). See :class:`FrictionSign`."""
+    (:func:`~nncosmo_helpers.dynamics.predict_mean_and_modes`, ``friction_sign`` = +1 and -1). ``rate_exact``
+    is exact for the quadratic loss (linearised at f_bar(0) otherwise). See :class:`FrictionSign`."""
     from ..train import train_momentum
 
     run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps)
