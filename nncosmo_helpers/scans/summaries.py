@@ -435,7 +435,8 @@ def _leading_classes(df) -> np.ndarray:
     return dynamics.leading_mode_class(df["uniform_overlap"].to_numpy(float), ratio, degeneracy=degeneracy)
 
 
-#: Fig. 4: the configuration key of a network within one interval (seed spreads are over these)
+#: Fig. 4: the configuration key of a network within one interval, without the seed (the Fig. 1 partner and
+#: the configuration count use it; the seed ensembles are per seed, :func:`seed_spread`)
 FIG4_KEYS = ("width", "hidden_layers", "activation", "W_std", "b_std")
 
 
