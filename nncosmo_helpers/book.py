@@ -332,12 +332,15 @@ def claim_spread(name: str, st, *, what: str, noise: float | None = None, with_s
 
     The tolerance is ``st.tolerance(noise)``: the range over seeds, at least float64 run-to-run noise
     times the median (when the seeds agree). With ``with_spread=True`` the range itself is claimed too,
-    as ``name + "-spread"`` (same tolerance). Returns ``st``, so a chapter can go on with it.
+    as ``name + "-spread"`` (same tolerance). When ``st.left_out`` non-finite values were dropped to
+    build ``st``, the budget sentence says so. Returns ``st``, so a chapter can go on with it.
     """
     from nncosmo_helpers import ensemble
 
     tol = st.tolerance(ensemble.FLOAT64_NOISE if noise is None else noise)
     budget = f"seed range over {st.n_seeds} seeds of {what}"
+    if st.left_out:
+        budget += f" {st.left_out_text()}"
     claim(name, st.median, atol=tol, budget=budget)
     if with_spread:
         claim(name + "-spread", st.spread, atol=tol, budget=budget)

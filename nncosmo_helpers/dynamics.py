@@ -230,10 +230,39 @@ def mode_decomposition(kernel) -> Modes:
     return Modes(jnp.asarray(lam), jnp.asarray(vec))
 
 
+def network_mass2(eigenvalues_over_n, mean_field, loss):
+    """mu_i^2 = (lambda_i/N) L''(f_bar): the mass term of mode i in eq. 16, linearised around the mean
+    field f_bar (eq. 14, f_bar = v_1 . f/sqrt(N)). The one definition of the network's mode mass.
+
+    Elementwise (broadcasting, NumPy or JAX): pass ``mean_field`` at one time for the masses then, or a
+    trajectory with a trailing axis (``f_bar[:, None]``) for mu_i^2(t). For the freezing of a frozen-kernel
+    prediction use f_bar(0) (:func:`freezing_numbers`).
+    """
+    return eigenvalues_over_n * loss.second(mean_field)
+
+
+def freezing_numbers(eigenvalues_over_n, mean_field0, *, loss, eta, beta, steps) -> np.ndarray:
+    """kappa_i = mu_i^2 T/(3H) for every lambda_i/N in ``eigenvalues_over_n`` (the perturbations chapter's
+    eq. pt-kappa): a mode with kappa_i << 1 cannot move within the run, T = steps sqrt(eta) and
+    3H = (1 - beta)/sqrt(eta) (:attr:`cosmology.FLRWParameters.friction`). The one definition of kappa.
+
+    Evaluation point: mu_i^2 = :func:`network_mass2` at ``mean_field0`` = f_bar(0) = v_1 . f(0)/sqrt(N)
+    (eq. 14), the initial mean field. Eq. 16 is linear in delta_i around the mean field, and kappa is
+    the statement about the frozen prediction from the start of the run (:func:`predict_mean_and_modes`
+    starts eqs. 15/16 from f_bar(0)), so L'' is taken where the run starts, not at the arithmetic mean
+    of the outputs (which differs from f_bar when v_1 is not uniform) nor at a fixed point such as f = 0.
+    For the quadratic loss L'' = m^2 everywhere and the point does not matter.
+    """
+    friction = flrw_parameters(eta, beta).friction
+    t_final = steps * np.sqrt(eta)
+    return np.asarray(network_mass2(np.asarray(eigenvalues_over_n, dtype=float), float(mean_field0), loss),
+                      dtype=float) * t_final / friction
+
+
 def _mean_mode_force(y, args):
     lam_over_n, loss = args
     fbar, modes = y[0], y[1:]
-    return jnp.concatenate([-lam_over_n[:1] * loss.first(fbar)[None], -lam_over_n[1:] * loss.second(fbar) * modes])
+    return jnp.concatenate([-lam_over_n[:1] * loss.first(fbar)[None], -network_mass2(lam_over_n[1:], fbar, loss) * modes])
 
 
 def predict_mean_and_modes(modes: Modes, f_init, *, eta, beta, loss, steps, friction_sign: float = 1.0):
@@ -695,9 +724,10 @@ def field_wavenumbers(n_modes, length) -> np.ndarray:
 
 
 def _field_mode_force(y, args):
-    k2, alpha, loss = args
+    k, alpha, loss = args
     phi, modes = y[0], y[1:]
-    return jnp.concatenate([-alpha * loss.first(phi)[None], -(k2 + alpha * loss.second(phi)) * modes])
+    return jnp.concatenate([-alpha * loss.first(phi)[None], -lattice.mode_mass2(
+        k, 0.0, hubble=0.0, loss=loss, coupling=alpha, phi_bar=phi, expanding=False) * modes])
 
 
 def predict_field_modes(wavenumbers, phi_k_init, *, alpha, phi_init, eta, beta, loss, steps):
@@ -733,7 +763,7 @@ def predict_field_modes(wavenumbers, phi_k_init, *, alpha, phi_init, eta, beta, 
     beta = _validate.beta(beta)
     loss = _validate.polynomial_loss(loss)
     y0 = jnp.concatenate([jnp.asarray([phi_init]), jnp.asarray(amp)])
-    ys = _solve_at(_field_mode_force, y0, steps, eta, beta, (jnp.asarray(k**2), jnp.float64(alpha), loss))
+    ys = _solve_at(_field_mode_force, y0, steps, eta, beta, (jnp.asarray(k), jnp.float64(alpha), loss))
     return ys[:, 0], ys[:, 1:]
 
 

@@ -189,6 +189,21 @@ def _de_sitter_inv_a2(t, hubble, expanding):
     return jnp.exp(-2.0 * hubble * t) if expanding else 1.0
 
 
+def mode_mass2(wavenumbers, t, *, hubble, loss, coupling, phi_bar, expanding=True):
+    """M_k^2(t) = k^2/a(t)^2 + coupling L''(phi_bar): the mass term of a lattice mode of comoving
+    wavenumber k in eq. 19 (gradient sign corrected), linearised around the homogeneous field phi_bar.
+
+    The scale factor is the fixed background's of :func:`solve_field` (a = e^{Ht}, a(0) = 1, or
+    a = 1 with ``expanding=False``); ``wavenumbers`` are comoving (:func:`wavenumbers`), so k/a is the
+    physical wavenumber. Broadcasting: ``t`` and ``phi_bar`` of shape (T,) (or scalars) and
+    ``wavenumbers`` of shape (n,) give shape (T, n) (or (n,)): one row per time, one column per mode.
+    """
+    k = jnp.asarray(wavenumbers, jnp.float64)
+    t = jnp.asarray(t, jnp.float64)[..., None]
+    phi_bar = jnp.asarray(phi_bar, jnp.float64)[..., None]
+    return k**2 * _de_sitter_inv_a2(t, hubble, expanding) + coupling * loss.second(phi_bar)
+
+
 def _fixed_background_field(t, state, args):
     phi, dphi = state
     k2, hubble, loss, coupling, expanding, boundary = args

@@ -67,3 +67,42 @@ def test_relative_end_errors_are_the_ratios_of_the_absolute_ones():
         assert cmp.relative_end_error(name) == cmp.end_error(name) / cmp.excursion
     assert cmp.eq15_relative_end_error == cmp.eq15_end_error / cmp.projection_excursion
     assert np.isfinite(cmp.eq15_relative_end_error) and cmp.eq15_relative_end_error > 0
+
+
+def test_freezing_numbers_at_the_initial_mean_field_by_hand():
+    """kappa_i = (lambda_i/N) L''(f_bar(0)) T/(3H), L'' = n(n-1)/2 m^2 (f - f0)^(n-2), T = steps sqrt(eta),
+    3H = (1 - beta)/sqrt(eta), written out for a quartic loss (where the evaluation point matters)."""
+    loss = PolynomialLoss(m=0.3, f0=1.0, n=4)
+    lam_n, f_bar0, eta, beta, steps = np.array([2.0, 0.5, 1e-3]), -0.4, 0.04, 0.5, 250
+    lpp = 6 * 0.3**2 * (f_bar0 - 1.0) ** 2
+    expected = lam_n * lpp * (steps * np.sqrt(eta)) / ((1 - beta) / np.sqrt(eta))
+    got = dynamics.freezing_numbers(lam_n, f_bar0, loss=loss, eta=eta, beta=beta, steps=steps)
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
+    # mu_i^2(t) along a mean-field trajectory: one row per time
+    traj = np.array([f_bar0, 0.0, 0.9])
+    np.testing.assert_allclose(dynamics.network_mass2(lam_n[None, :], traj[:, None], loss),
+                               lam_n[None, :] * 6 * 0.3**2 * (traj[:, None] - 1.0) ** 2, rtol=1e-14)
+
+
+def test_one_definition_of_the_freezing_number():
+    from nncosmo_helpers.experiments import modes
+
+    assert not hasattr(modes, "freezing_numbers")  # dynamics.freezing_numbers is the one place
+
+
+def test_error_budget_kappa_at_the_projected_mean_field_not_the_arithmetic_mean():
+    """A kernel whose v_1 is not uniform and a quartic loss: f_bar(0) = v_1 . f(0)/sqrt(N) differs from
+    the mean of f(0), and kappa must use f_bar(0) (eq. 14, the start of eqs. 15/16)."""
+    from nncosmo_helpers.experiments import error_budget as eb
+
+    loss = PolynomialLoss(m=0.5, f0=1.0, n=4)
+    k0 = np.array([[3.0, 1.0, 0.2], [1.0, 2.0, 0.1], [0.2, 0.1, 0.5]])
+    f_init = np.array([0.1, -0.2, 0.6])
+    eta, beta, steps = 1 / 9, 0.0, 20
+    b = eb._budget(f_init, f_init, k0, None, eta=eta, beta=beta, loss=loss, steps=steps)
+    w, v = np.linalg.eigh(k0)
+    v1 = v[:, -1] * np.sign(v[:, -1].sum())
+    f_bar0 = v1 @ f_init / np.sqrt(3)
+    assert abs(f_bar0 - f_init.mean()) > 0.05  # the two points differ here
+    expected = w[::-1] / 3 * 6 * 0.25 * (f_bar0 - 1.0) ** 2 * steps * np.sqrt(eta) / ((1 - beta) / np.sqrt(eta))
+    np.testing.assert_allclose(b.kappa, expected, rtol=1e-10)

@@ -13,21 +13,21 @@ approx = lambda v: pytest.approx(v, rel=1e-12)  # noqa: E731
 
 
 def test_seed_spread_of_a_table_by_hand():
-    """values 1, 2 (configuration a, seeds 0, 1) and 10 (configuration b, seed 0): per-configuration
-    medians 1.5 and 10 -> median 5.75; per-seed medians: seed 0 median(1, 10) = 5.5, seed 1: 2. The
-    configuration is every hyper-parameter but the seed (here ``k`` and ``W_std``)."""
+    """values 1, 2 (configuration a, seeds 0, 1), 10 (configuration b, seed 0) and NaN (b, seed 1): per-seed
+    medians over configurations: seed 0 median(1, 10) = 5.5, seed 1: 2 (the NaN left out and counted) ->
+    median over seeds 3.75 in [2, 5.5]. (The former definition, the median over configurations of the
+    per-configuration seed medians 1.5 and 10, gave 5.75.)"""
     configs = [{"k": k, "W_std": 1.0, "seed": s} for k, s in (("a", 0), ("a", 1), ("b", 0), ("b", 1))]
     df = scans.from_records(configs, [{"v": v} for v in (1.0, 2.0, 10.0, np.nan)])
     st = scans.seed_spread(df, "v")
-    assert st.median == approx(5.75)
-    assert (st.low, st.high, st.n_seeds) == (approx(2.0), approx(5.5), 2)
+    assert st.median == approx(3.75)
+    assert (st.low, st.high, st.n_seeds, st.left_out) == (approx(2.0), approx(5.5), 2, 1)
     assert st.tolerance() == approx(3.5)
-    assert np.isnan(scans.seed_spread(df[df["k"] == "b"].iloc[1:], "v").median)  # only NaN left
+    only_nan = scans.seed_spread(df[df["k"] == "b"].iloc[1:], "v")
+    assert np.isnan(only_nan.median) and only_nan.left_out == 1
     import pandas as pd
 
-    with pytest.raises(ValueError, match="hyper-parameters"):  # a table that does not name its hyper-parameters
-        scans.seed_spread(pd.DataFrame({"v": [1.0], "seed": [0]}), "v")
-    assert scans.seed_spread(pd.DataFrame({"v": [1.0, 3.0], "k": ["a", "a"], "seed": [0, 1]}), "v", keys=["k"]).median == 2.0
+    assert scans.seed_spread(pd.DataFrame({"v": [1.0, 3.0], "k": ["a", "a"], "seed": [0, 1]}), "v").median == 2.0
 
 
 def test_fraction_travelled_by_hand():
@@ -47,9 +47,10 @@ def _r4(lam1, lam2, overlap):
 def test_fig4_matches_each_seed_with_its_own_alpha():
     """Configuration A (seeds 0, 1) and B (seed 0) on one interval; alpha differs between A's seeds.
 
-    ratios: A0 2/1 = 2, A1 3/2 = 1.5, B0 1/4 = 0.25 -> per-configuration medians 1.75 and 0.25, median 1.0;
-    per seed: seed 0 median(2, 0.25) = 1.125, seed 1: 1.5. gaps 2/0.1 = 20, 3/2 = 1.5, 1/0.5 = 2:
-    per configuration 10.75 and 2 -> 6.375. Classes: A0 uniform (overlap 1, gap 20), A1
+    ratios: A0 2/1 = 2, A1 3/2 = 1.5, B0 1/4 = 0.25 -> per seed: seed 0 median(2, 0.25) = 1.125, seed 1:
+    1.5 -> median over seeds 1.3125 (the former definition, the median of the per-configuration medians
+    1.75 and 0.25, gave 1.0: outside its own seed range [1.125, 1.5]). gaps 2/0.1 = 20, 3/2 = 1.5,
+    1/0.5 = 2: per seed median(20, 2) = 11 and 1.5 -> 6.25. Classes: A0 uniform (overlap 1, gap 20), A1
     (gap 1.5 >= 1.1 but overlap 0.2: not uniform), B0 overlap 1, gap 2 -> uniform."""
     A = {"width": 100, "hidden_layers": 1, "activation": "erf", "W_std": 1.0, "b_std": 0.05}
     B = {**A, "activation": "relu"}
@@ -61,9 +62,10 @@ def test_fig4_matches_each_seed_with_its_own_alpha():
     np.testing.assert_allclose(p["alpha"], [1.0, 2.0, 4.0])
     assert p["leading_mode"].tolist() == ["uniform", "not uniform", "uniform"]
     s = scans.fig4_summary(p)
-    assert s["ratio_median_1"] == approx(1.0)
+    assert s["ratio_median_1"] == approx(1.3125)
     assert (s["ratio_median_1_seed_lo"], s["ratio_median_1_seed_hi"]) == (approx(1.125), approx(1.5))
-    assert s["gap_median_1"] == approx(6.375)
+    assert s["gap_median_1"] == approx(6.25)
+    assert (s["gap_median_1_seed_lo"], s["gap_median_1_seed_hi"]) == (approx(1.5), approx(11.0))
     assert (s["n_uniform_1"], s["n_not_uniform_1"], s["n_not_defined_1"]) == (2, 1, 0)
     assert (s["n_networks_1"], s["n_configs_1"], s["n_seeds"]) == (3, 2, 2)
     rows = scans.fig4_gap_table(p)

@@ -326,3 +326,24 @@ def test_argument_checks():
         lattice.solve_field(np.zeros(4), 0.0, expanding=1, **kw)
     with pytest.raises(ValueError, match="lattice points"):
         lattice.solve_field(np.zeros(1), 0.0, boundary="neumann", **kw)
+
+
+@pytest.mark.parametrize("expanding", [True, False])
+def test_mode_mass_is_the_hand_formula(expanding):
+    """M_j^2(t) = (pi j/l)^2 e^{-2Ht} (a = 1 when static) + coupling n(n-1)/2 m^2 (phi_bar - f0)^(n-2),
+    written out here for a quartic loss on a Neumann lattice."""
+    loss = PolynomialLoss(m=0.2, f0=1.0, n=4)
+    length, hubble, coupling = 3.0, 0.7, 0.4
+    k = np.asarray(lattice.wavenumbers(5, length, "neumann"))
+    t = np.array([0.0, 0.5, 2.0])
+    phi_bar = np.array([0.3, 0.6, 0.95])
+    inv_a2 = np.exp(-2 * hubble * t) if expanding else np.ones_like(t)
+    hand = ((np.pi * np.arange(5) / length)[None, :] ** 2 * inv_a2[:, None]
+            + coupling * 6 * 0.2**2 * (phi_bar[:, None] - 1.0) ** 2)
+    got = np.asarray(lattice.mode_mass2(k, t, hubble=hubble, loss=loss, coupling=coupling, phi_bar=phi_bar,
+                                        expanding=expanding))
+    assert got.shape == (3, 5)
+    np.testing.assert_allclose(got, hand, rtol=1e-13)
+    one = np.asarray(lattice.mode_mass2(k, 2.0, hubble=hubble, loss=loss, coupling=coupling, phi_bar=0.95,
+                                        expanding=expanding))
+    np.testing.assert_allclose(one, hand[-1], rtol=1e-13)

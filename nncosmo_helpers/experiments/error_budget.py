@@ -83,7 +83,6 @@ from .. import _validate, cosmology, dynamics, ensemble, odes
 from ..ensemble import SeedSpread
 from ..loss import PolynomialLoss
 from ..train import train_momentum
-from .modes import freezing_numbers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,8 +148,9 @@ class ErrorBudget(NamedTuple):
     ``kernel_initial``, ``kernel_final`` (N, N): the empirical NTK before and after training (``kernel_final``
     is None for the runs of a batched :func:`error_budget_grid`, which does not need it);
     ``eigenvalues_over_n``: lambda_i/N of the initial kernel, descending; ``kappa``: the freezing
-    numbers kappa_i = (lambda_i/N) L''(<f_initial>) T/(3H) of the perturbations chapter (a mode with
-    kappa_i << 1 barely moves); ``eta``, ``beta``, ``steps``: the run.
+    numbers kappa_i = (lambda_i/N) L''(f_bar(0)) T/(3H) of the perturbations chapter at the initial mean
+    field f_bar(0) = v_1 . f_initial/sqrt(N) (:func:`~nncosmo_helpers.dynamics.freezing_numbers`; a mode
+    with kappa_i << 1 barely moves); ``eta``, ``beta``, ``steps``: the run.
 
     The budget is made of properties (floats), all relative to :attr:`displacement`.
     """
@@ -246,9 +246,10 @@ def _budget(f_init, f_end, k0, k_final, *, eta, beta, loss, steps) -> ErrorBudge
     f_disc = np.asarray(dynamics.iterate_linearized(k0, f0, eta=eta, beta=beta, loss=loss, steps=marks))[-1]
     f_corr = np.asarray(predict_lag_corrected(k0, f0, eta=eta, beta=beta, loss=loss, steps=marks))[-1]
     # the spectrum of an N x N kernel (N = number of inputs, tens): eigh's eigenvectors cost nothing measurable
-    lam_n = np.asarray(dynamics.mode_decomposition(k0).eigenvalues) / k0.shape[0]
-    kappa = freezing_numbers(lam_n, curvature=float(loss.second(np.mean(f0))), t_final=steps * np.sqrt(eta),
-                             friction=cosmology.flrw_parameters(eta, beta).friction)
+    md = dynamics.mode_decomposition(k0)
+    lam_n = np.asarray(md.eigenvalues) / k0.shape[0]
+    # kappa at the initial mean field f_bar(0) = v_1 . f(0)/sqrt(N) (eq. 14), dynamics.freezing_numbers
+    kappa = dynamics.freezing_numbers(lam_n, float(md.project(f0)[0]), loss=loss, eta=eta, beta=beta, steps=steps)
     return ErrorBudget(
         f_initial=f0, f_network=np.asarray(f_end, dtype=float), f_discrete=f_disc, f_continuum=f_cont,
         f_corrected=f_corr, kernel_initial=k0, kernel_final=None if k_final is None else np.asarray(k_final, dtype=float),

@@ -28,11 +28,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate, cosmology, dynamics, lattice
-from .modes import freezing_numbers
 from ..train import train_momentum
 
 
@@ -49,11 +47,13 @@ class NetworkLatticeModes(NamedTuple):
         nodes: sign changes of the NTK eigenvectors v_1..v_n_modes (i - 1 when the pairing holds).
         eigenvalues_over_n: lambda_i/N of the initial NTK.
         coupling: lambda_1/N, the coupling of the field's potential V = coupling * L.
-        network_mass2: mu_i^2(t) = (lambda_i/N) L''(f_bar(t)), f_bar from the network's projection on v_1.
+        network_mass2: mu_i^2(t) = (lambda_i/N) L''(f_bar(t)) (:func:`nncosmo_helpers.dynamics.network_mass2`),
+            f_bar from the network's projection on v_1.
         field_mass2, field_mass2_static: M_j^2(t) = k_j^2/a^2 + coupling L''(phi_bar(t)) with
-            a = e^{Ht} (expanding) and a = 1 (static), phi_bar the field's lattice mean.
+            a = e^{Ht} (expanding) and a = 1 (static), phi_bar the field's lattice mean
+            (:func:`nncosmo_helpers.lattice.mode_mass2`).
         horizon_exit: t_j = ln(k_j/H)/H, the time at which k_j/a = H (0 for k_j <= H).
-        kappa: the network's freezing numbers mu_i^2(0) T/(3H).
+        kappa: the network's freezing numbers mu_i^2(0) T/(3H) (:func:`nncosmo_helpers.dynamics.freezing_numbers`).
         network_amplitude: v_i . f(t) (for i = 1 this is sqrt(N) f_bar, eq. 14).
         field_amplitude, field_amplitude_static: cosine coefficients c_j(t)
             (:func:`nncosmo_helpers.lattice.mode_amplitudes`, Neumann).
@@ -152,7 +152,7 @@ def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_mo
 
     fbar, delta = (np.asarray(a) for a in modes.project(f))  # eq. 14: f_bar = v_1.f/sqrt(N), delta_i = v_i.f
     net_amp = np.concatenate([np.sqrt(n) * fbar[:, None], delta], axis=1)[:, :n_modes]  # v_i.f, i = 1..n_modes
-    net_mass2 = lam_n[None, :n_modes] * np.asarray(loss.second(jnp.asarray(fbar)))[:, None]
+    net_mass2 = np.asarray(dynamics.network_mass2(lam_n[None, :n_modes], fbar[:, None], loss), dtype=float)
 
     k = np.asarray(lattice.wavenumbers(n, length, "neumann"))[:n_modes]
     kw = dict(length=length, hubble=hubble, loss=loss, coupling=coupling, t=t, boundary="neumann")
@@ -160,16 +160,16 @@ def compare_network_lattice(apply_fn, params, x, *, eta, beta, loss, steps, n_mo
     for expanding in (True, False):
         phi = lattice.solve_field(f[0], 0.0, expanding=expanding, **kw)
         c = np.asarray(lattice.mode_amplitudes(phi, "neumann"))
-        inv_a2 = np.exp(-2.0 * hubble * t) if expanding else np.ones_like(t)
-        # M_j^2 = k_j^2/a^2 + coupling L'': lattice.py keeps it inside its right-hand side, no public definition
-        mass2 = k[None, :] ** 2 * inv_a2[:, None] + coupling * np.asarray(loss.second(jnp.asarray(c[:, 0])))[:, None]
+        # M_j^2(t) = k_j^2/a^2 + coupling L''(phi_bar(t)), a of the same background as the solve above
+        mass2 = np.asarray(lattice.mode_mass2(k, t, hubble=hubble, loss=loss, coupling=coupling, phi_bar=c[:, 0],
+                                              expanding=expanding))
         field[expanding] = (c[:, :n_modes], mass2)
 
     with np.errstate(divide="ignore"):
         exit_time = np.where(k > hubble, np.log(np.where(k > 0, k, 1.0) / hubble) / hubble, 0.0)
-    # kappa_i = mu_i^2(0) T/(3H), mu_i^2(0) = (lambda_i/N) L''(f_bar(0)): the perturbations chapter's definition
-    curvature = float(np.asarray(loss.second(jnp.asarray(fbar[0]))))
-    kappa = freezing_numbers(lam_n[:n_modes], curvature=curvature, t_final=float(t[-1]), friction=flrw.friction)
+    # kappa_i = mu_i^2(0) T/(3H) at the initial mean field f_bar(0): dynamics.freezing_numbers
+    kappa = dynamics.freezing_numbers(lam_n[:n_modes], float(fbar[0]), loss=loss, eta=eta, beta=beta,
+                                      steps=int(np.asarray(run.steps)[-1]))
     return NetworkLatticeModes(
         steps=np.asarray(run.steps), t=t, hubble=float(hubble), length=length, wavenumbers=k,
         nodes=dynamics.mode_sign_changes(modes, n_modes), eigenvalues_over_n=lam_n[:n_modes], coupling=coupling,

@@ -13,16 +13,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import cosmology, dynamics
+from .. import cosmology, dynamics, lattice
 from ..ensemble import SeedSpread, over_seeds, spread
 
-
-def freezing_numbers(eigenvalues_over_n, *, curvature, t_final, friction) -> np.ndarray:
-    """kappa_i = (lambda_i/N) L'' T / 3H for every lambda_i/N in ``eigenvalues_over_n`` (the chapter's
-    freezing number, eq. pt-kappa: a mode with kappa_i << 1 cannot move within the run of length
-    ``t_final``); ``curvature`` = L'' at the mean field, ``friction`` = 3H
-    (:attr:`cosmology.FLRWParameters.friction`). The one definition of kappa in the package."""
-    return np.asarray(eigenvalues_over_n, dtype=float) * curvature * t_final / friction
+# the freezing number kappa_i and the mode mass mu_i^2: dynamics.freezing_numbers / dynamics.network_mass2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,8 +313,6 @@ def train_ensemble(spec: SpectrumEnsemble, keys, grids, *, eta, beta, loss, step
     """
     from ..train import train_momentum
 
-    friction = cosmology.flrw_parameters(eta, beta).friction
-    t_final = steps * np.sqrt(eta)
     runs = runs or {}
     out = []
     for key in keys:
@@ -338,9 +330,26 @@ def train_ensemble(spec: SpectrumEnsemble, keys, grids, *, eta, beta, loss, step
             lam = c.eigenvalues_over_n
             cls = str(dynamics.leading_mode_class(c.uniform_overlap, lam[0] / lam[1], degeneracy=spec.degeneracy)[()])
             frac = float(fraction_travelled(c.mean_observed[0], c.mean_observed[-1], loss.f0))
-            kappa = freezing_numbers(c.eigenvalues_over_n, curvature=float(loss.second(0.0)), t_final=t_final, friction=friction)
+            # at the network's initial mean field f_bar(0) (eq. 14), the start of eqs. 15/16
+            kappa = dynamics.freezing_numbers(c.eigenvalues_over_n, c.mean_observed[0], loss=loss, eta=eta, beta=beta,
+                                              steps=steps)
             out.append(TrainedNetwork(tuple(key), spec.seeds[j], c, cls, frac, np.asarray(kappa)))
     return out
+
+
+def spectrum_freezing_numbers(spec: SpectrumEnsemble, c: int, grids, *, eta, beta, loss, steps) -> np.ndarray:
+    """Freezing numbers, shape (n_seeds, N), of configuration ``c`` of ``spec`` before training: each seed's
+    empirical kernel at that network's own initial mean field f_bar(0) = v_1 . f(0)/sqrt(N) (one forward
+    pass on ``grids[s]``; :func:`nncosmo_helpers.dynamics.freezing_numbers`, the definition
+    :func:`train_ensemble` uses)."""
+    key = tuple(spec.keys[c])
+    out = []
+    for j, (apply_fn, params) in enumerate(spec.nets[key[:4]]):
+        md = spec.modes_emp[key][j]
+        f_bar0 = float(md.project(np.asarray(apply_fn(params, grids[key[4]]))[:, 0])[0])
+        out.append(dynamics.freezing_numbers(spec.lam_emp[c, j] / md.n_points, f_bar0, loss=loss, eta=eta,
+                                             beta=beta, steps=steps))
+    return np.array(out)
 
 
 def _every(run, record_every, steps):
@@ -590,10 +599,12 @@ def field_masses(modes, f_bar0, *, length, loss, eta, beta, steps, n_show=10) ->
     lam_n = np.asarray(modes.eigenvalues)[:n_show] / np.asarray(modes.eigenvectors).shape[0]
     k = np.asarray(dynamics.field_wavenumbers(n_show, length))
     lpp = float(loss.second(f_bar0))
-    friction = cosmology.flrw_parameters(eta, beta).friction
-    return FieldMasses(np.asarray(dynamics.mode_sign_changes(modes, n_show)), k, lam_n, lpp, lam_n * lpp,
-                       k**2 + lam_n[0] * lpp, lam_n[0] * lpp - k**2, (friction / 2) ** 2,
-                       friction / (steps * np.sqrt(eta)))
+    flrw = cosmology.flrw_parameters(eta, beta)
+    friction = flrw.friction
+    field = np.asarray(lattice.mode_mass2(k, 0.0, hubble=flrw.hubble, loss=loss, coupling=lam_n[0], phi_bar=f_bar0))
+    return FieldMasses(np.asarray(dynamics.mode_sign_changes(modes, n_show)), k, lam_n, lpp,
+                       np.asarray(dynamics.network_mass2(lam_n, f_bar0, loss), dtype=float),
+                       field, lam_n[0] * lpp - k**2, (friction / 2) ** 2, friction / (steps * np.sqrt(eta)))
 
 
 def field_verdicts(*, mass_ratio_2, mean_error, network_min, field_min, rests_on) -> list:
@@ -630,7 +641,8 @@ class FrictionSign(NamedTuple):
     print it); ``iterated``: the frozen-kernel iteration of eq. 2 projected on v_1; ``overlap``: |v_1 . u|;
     ``leading``: the v_1 class (:func:`~nncosmo_helpers.dynamics.leading_mode`); ``rate``: the growth rate
     per step of |antidamped - damped| fitted over steps 15..end; ``rate_exact``: the positive root of
-    s^2 + beta_tilde s + (lambda_1/N) m^2 = 0 times sqrt(eta) (the printed sign's growth per step).
+    s^2 + beta_tilde s + mu_1^2 = 0 times sqrt(eta) (the printed sign's growth per step), mu_1^2 =
+    (lambda_1/N) L''(f_bar(0)) (:func:`~nncosmo_helpers.dynamics.network_mass2`; m^2 for the quadratic loss).
     The errors are relative to the network's excursion |f_bar(T) - f_bar(0)|: ``err_damped``,
     ``err_anti`` (max over time of the distance to the network), and the damped error split through the
     iteration: ``lag`` (iteration vs eq. 15: the one-step lag) and ``drift`` (network vs iteration).
@@ -669,8 +681,8 @@ class FrictionSign(NamedTuple):
 
 def friction_sign(apply_fn, params, x, *, eta, beta, loss, steps, fit_from=15) -> FrictionSign:
     """Train the network (eq. 2) and compare its mean field with eq. 15 under both friction signs
-    (:func:`~nncosmo_helpers.dynamics.predict_mean_and_modes`, ``friction_sign`` = +1 and -1). Quadratic
-    loss (``rate_exact`` uses m^2). See :class:`FrictionSign`."""
+    (:func:`~nncosmo_helpers.dynamics.predict_mean_and_modes`, ``friction_sign`` = +1 and -1). ``rate_exact``
+    is exact for the quadratic loss (linearised at f_bar(0) otherwise). See :class:`FrictionSign`."""
     from ..train import train_momentum
 
     run = train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=steps)
@@ -678,7 +690,8 @@ def friction_sign(apply_fn, params, x, *, eta, beta, loss, steps, fit_from=15) -
     pred = {sgn: np.asarray(dynamics.predict_mean_and_modes(modes, run.f[0], eta=eta, beta=beta, loss=loss,
                                                             steps=run.steps, friction_sign=sgn)[0]) for sgn in (1, -1)}
     gamma = cosmology.flrw_parameters(eta, beta).friction
-    kap = float(modes.eigenvalues[0]) / np.asarray(run.f).shape[1] * loss.m**2
+    kap = float(dynamics.network_mass2(float(modes.eigenvalues[0]) / np.asarray(run.f).shape[1],
+                                       float(modes.project(run.f[0])[0]), loss))  # mu_1^2 at f_bar(0)
     iterated = dynamics.iterate_linearized(run.ntk_initial, run.f[0], eta=eta, beta=beta, loss=loss, steps=run.steps)
     gap = np.log(np.abs(pred[-1] - pred[1])[fit_from:])
     return FrictionSign(float(beta), np.asarray(run.steps), np.asarray(modes.project(run.f)[0]), pred[1], pred[-1],

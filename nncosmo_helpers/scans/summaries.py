@@ -61,11 +61,11 @@ def _keys(df, names=None) -> list[tuple]:
     return list(sub.where(sub.notna(), None).itertuples(index=False, name=None))
 
 
-def seed_spread(df, column: str, keys=None) -> ensemble.SeedSpread:
-    """:func:`nncosmo_helpers.ensemble.ensemble` of ``df[column]``: the median over configurations (the
-    hyper-parameters but the seed, or the columns ``keys``) of the median over seeds, with the range over
-    seeds of each seed's median over configurations. NaN values are left out."""
-    return ensemble.ensemble(np.asarray(df[column], dtype=float), _keys(df, keys), list(_seeds(df)))
+def seed_spread(df, column: str) -> ensemble.SeedSpread:
+    """The ensemble value of ``df[column]`` (:func:`nncosmo_helpers.ensemble.over_seeds` with the median):
+    the median over the table's rows (its configurations) computed seed by seed, reported as the median
+    over seeds with the range over seeds. Non-finite values are left out and counted (``left_out``)."""
+    return ensemble.over_seeds(np.asarray(df[column], dtype=float), list(_seeds(df)))
 
 
 def _put(out: dict, name: str, st: ensemble.SeedSpread) -> None:
@@ -435,7 +435,8 @@ def _leading_classes(df) -> np.ndarray:
     return dynamics.leading_mode_class(df["uniform_overlap"].to_numpy(float), ratio, degeneracy=degeneracy)
 
 
-#: Fig. 4: the configuration key of a network within one interval (seed spreads are over these)
+#: Fig. 4: the configuration key of a network within one interval, without the seed (the Fig. 1 partner and
+#: the configuration count use it; the seed ensembles are per seed, :func:`seed_spread`)
 FIG4_KEYS = ("width", "hidden_layers", "activation", "W_std", "b_std")
 
 
@@ -460,7 +461,7 @@ def fig4_summary(f4) -> dict:
     """Per interval ``k``: the numbers behind the Fig. 4 claims, each over configurations and seeds
     (``f4``: :func:`fig4_frame`).
 
-    ``ratio_median_k`` (with ``_seed_lo``/``_seed_hi``, see :func:`nncosmo_helpers.ensemble.ensemble`):
+    ``ratio_median_k`` (with ``_seed_lo``/``_seed_hi``, see :func:`seed_spread`):
     (lambda_1/N)/alpha; ``ratio_min_k``/``ratio_max_k`` over every network; ``within_factor2_k``:
     fraction of networks with 0.5 < ratio < 2; ``gap_median_k`` (and seed spread): lambda_1/lambda_2;
     ``overlap_median_k``: |v_1 . u|; ``n_uniform_k``, ``n_not_uniform_k``, ``n_not_defined_k``: networks
@@ -471,7 +472,7 @@ def fig4_summary(f4) -> dict:
     out = {}
     for interval, p in f4.groupby("interval", sort=True):
         k = f"{interval:g}"
-        st = seed_spread(p, "ratio", FIG4_KEYS)
+        st = seed_spread(p, "ratio")
         _put(out, f"ratio_median_{k}", st)
         ratio = p["ratio"].to_numpy(float)
         fin = np.isfinite(ratio)
@@ -481,8 +482,8 @@ def fig4_summary(f4) -> dict:
         out[f"ratio_min_{k}"] = float(ratio.min())
         out[f"ratio_max_{k}"] = float(ratio.max())
         out[f"within_factor2_{k}"] = float(np.mean((ratio > 0.5) & (ratio < 2)))
-        _put(out, f"gap_median_{k}", seed_spread(p, "gap", FIG4_KEYS))
-        out[f"overlap_median_{k}"] = seed_spread(p, "uniform_overlap", FIG4_KEYS).median
+        _put(out, f"gap_median_{k}", seed_spread(p, "gap"))
+        out[f"overlap_median_{k}"] = seed_spread(p, "uniform_overlap").median
         cls = p["leading_mode"].to_numpy(object)
         for label in ("uniform", "not uniform", "not defined"):
             out[f"n_{label.replace(' ', '_')}_{k}"] = int(np.sum(cls == label))
@@ -570,7 +571,7 @@ def fig5_summary(df) -> dict:
     ``class`` the v_1 decision of :func:`nncosmo_helpers.dynamics.leading_mode_class` (``uniform``,
     ``not_uniform``, ``not_defined``; "not defined" networks are counted, never classified). Per group
     ``g``: ``n_g`` networks, ``seeds_g`` (the seeds present, as text), and, as a seed ensemble
-    (:func:`seed_spread`: the median over configurations of the per-configuration seed median, with
+    (:func:`seed_spread`: the median over seeds of the per-seed median over configurations, with
     ``_seed_lo``/``_seed_hi``), ``mean_error_g`` (max_t |f_bar_pred - f_bar| / max_t |f_bar - f_bar(0)|),
     ``mode_over_mean_g`` (|delta(end) - delta(0)| / |f_bar(end) - f_bar(0)|), ``fraction_g`` (the
     fraction of the way travelled), ``gap_g`` (lambda_1/lambda_2), ``eq15_end_error_g`` and
