@@ -251,7 +251,11 @@ def freezing_numbers(eigenvalues_over_n, mean_field0, *, loss, eta, beta, steps)
     the statement about the frozen prediction from the start of the run (:func:`predict_mean_and_modes`
     starts eqs. 15/16 from f_bar(0)), so L'' is taken where the run starts, not at the arithmetic mean
     of the outputs (which differs from f_bar when v_1 is not uniform) nor at a fixed point such as f = 0.
-    For the quadratic loss L'' = m^2 everywhere and the point does not matter.
+    For the quadratic loss L'' = m^2 everywhere and the point does not matter. Eq. 15 relaxes f_bar
+    from rest towards f0 without overshooting, so for an even power n the value at f_bar(0) is the largest
+    L'' of the run: kappa is then an upper bound over the run. When v_1 is not uniform its sign (fixed
+    by sum(v_1) >= 0 in :func:`mode_decomposition`) is set by round-off for an odd v_1, and with it the
+    sign of f_bar(0): for n != 2 kappa of such a network is not defined (the chapters use n = 2).
     """
     friction = flrw_parameters(eta, beta).friction
     t_final = steps * np.sqrt(eta)

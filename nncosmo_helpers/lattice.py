@@ -201,7 +201,8 @@ def mode_mass2(wavenumbers, t, *, hubble, loss, coupling, phi_bar, expanding=Tru
     k = jnp.asarray(wavenumbers, jnp.float64)
     t = jnp.asarray(t, jnp.float64)[..., None]
     phi_bar = jnp.asarray(phi_bar, jnp.float64)[..., None]
-    return k**2 * _de_sitter_inv_a2(t, hubble, expanding) + coupling * loss.second(phi_bar)
+    inv_a2 = _de_sitter_inv_a2(t, hubble, expanding) * jnp.ones_like(t)  # (T, 1) in the static case too
+    return k**2 * inv_a2 + coupling * loss.second(phi_bar)
 
 
 def _fixed_background_field(t, state, args):

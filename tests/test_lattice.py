@@ -347,3 +347,8 @@ def test_mode_mass_is_the_hand_formula(expanding):
     one = np.asarray(lattice.mode_mass2(k, 2.0, hubble=hubble, loss=loss, coupling=coupling, phi_bar=0.95,
                                         expanding=expanding))
     np.testing.assert_allclose(one, hand[-1], rtol=1e-13)
+    # a vector of times with one phi_bar: one row per time, expanding or not (the docstring's (T, n))
+    rows = np.asarray(lattice.mode_mass2(k, t, hubble=hubble, loss=loss, coupling=coupling, phi_bar=0.95,
+                                         expanding=expanding))
+    assert rows.shape == (3, 5)
+    np.testing.assert_allclose(rows[-1], hand[-1], rtol=1e-13)

@@ -261,6 +261,20 @@ def test_training_verdicts_split_moving_from_barely_moving():
     assert v["eq15-moving"].verdict == "Not tested" and v["freezing-moving"].verdict == "Not tested"
 
 
+def test_training_verdicts_report_seed_medians_and_judge_every_network():
+    """The table says "median [seed range]": seed 0 has two networks (errors 1e-3, 5e-3), seed 1 one (3e-3),
+    so the per-seed medians are 3e-3 and 3e-3 (no range), while the verdict bar applies to the worst
+    network (5e-3); a range over the networks, [1e-3, 5e-3], would be the wrong statistic."""
+    a, b = ("erf", 1.0, 0.5, 2, 1.0), ("erf", 1.0, 0.5, 2, 2.0)
+    runs = [fake_run(a, 0, fraction=0.6, mean_error=1e-3), fake_run(b, 0, fraction=0.6, mean_error=5e-3),
+            fake_run(a, 1, fraction=0.6, mean_error=3e-3)]
+    v = {x.name: x for x in xmodes.training_verdicts(runs)}["eq15-moving"]
+    assert v.measured.startswith("end-point error 3.0e-03 of the displacement, largest 5.0e-03"), v.measured
+    assert v.verdict == "Confirmed"
+    worse = runs[:2] + [fake_run(a, 1, fraction=0.6, mean_error=xmodes.dynamics.MEAN_FIELD_BAR * 1.01)]
+    assert {x.name: x for x in xmodes.training_verdicts(worse)}["eq15-moving"].verdict == "Not confirmed"
+
+
 def test_spectrum_ensemble_against_direct_decomposition():
     import jax
 
