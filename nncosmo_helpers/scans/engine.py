@@ -223,24 +223,50 @@ def _kernel(hs, deltas, hp):
     return layer_sum(hs, deltas, hs, deltas, hp["W_std"], hp["b_std"])
 
 
+#: name of the vmapped configuration axis of a batch (:func:`_train_batch`): the basis extension asks,
+#: with a ``psum`` over it, whether any configuration of the batch needs a new direction this step
+CONFIG_AXIS = "config"
+
+
 def _extend_basis(Q, k, a, v, tol, R, aQ=None):
     """Add v's component outside span(Q) (rows) as a new basis row if it exceeds tol |v|.
 
     ``a = Q v`` on entry (and ``aQ = a Q`` if already computed). Returns the new (Q, k, coefficients
     of v in the new basis, overflow flag). Classical Gram-Schmidt with one re-orthogonalisation of the
     new direction.
+
+    The re-orthogonalisation (two passes over Q) and the masked write of the new row (a read and a
+    write of Q) only matter when a direction is added. Whether the residual r = v - a Q exceeds
+    tol |v| is known after the first pass; when no configuration of the batch needs a new direction
+    (a ``psum`` over the vmapped configuration axis, so the predicate is one value for the batch and
+    ``lax.cond`` stays a branch), those passes are skipped. Re-orthogonalising cannot make a residual
+    larger, so the skipped steps are steps where nothing would have been added; they only leave out the
+    correction a + Q r of the coefficients, which is round-off (|Q r| ~ 1e-16 |v| for an orthonormal Q).
+    In a 1000-step Fig. 3 group of 100 networks some network added a direction in ~30% of the steps.
     """
     r = v - (_comb(a, Q) if aQ is None else aQ)
-    c = _rows_dot(Q, r)
-    r = r - _comb(c, Q)
-    a = a + c
-    nu = jnp.sqrt(jnp.sum(r * r))
-    need = nu > tol * jnp.sqrt(jnp.sum(v * v))
-    add = need & (k < R)
-    slot = (jnp.arange(R) == k) & add  # one-hot; as fast as a batched dynamic_update_slice (measured)
-    Q = jnp.where(slot[:, None], (r / jnp.where(nu > 0, nu, 1.0))[None, :], Q)
-    a = jnp.where(slot, nu, a)
-    return Q, k + add.astype(k.dtype), a, need & (k >= R)
+    vnorm = jnp.sqrt(jnp.sum(v * v))
+    first = jnp.sqrt(jnp.sum(r * r)) > tol * vnorm
+    anyone = jax.lax.psum(first.astype(jnp.int32), CONFIG_AXIS) > 0
+
+    def extend(operands):
+        Q, k, a, r = operands
+        c = _rows_dot(Q, r)
+        r = r - _comb(c, Q)
+        a = a + c
+        nu = jnp.sqrt(jnp.sum(r * r))
+        need = nu > tol * vnorm
+        add = need & (k < R)
+        slot = (jnp.arange(R) == k) & add  # one-hot; as fast as a batched dynamic_update_slice (measured)
+        Q = jnp.where(slot[:, None], (r / jnp.where(nu > 0, nu, 1.0))[None, :], Q)
+        a = jnp.where(slot, nu, a)
+        return Q, k + add.astype(k.dtype), a, need & (k >= R)
+
+    def keep(operands):
+        Q, k, a, _ = operands
+        return Q, k, a, jnp.zeros((), bool)
+
+    return jax.lax.cond(anyone, extend, keep, (Q, k, a, r))
 
 
 def _train_one(params, x, hp, plan, tol):
@@ -318,7 +344,7 @@ def _train_one(params, x, hp, plan, tol):
 
 @partial(jax.jit, static_argnums=(3, 4))
 def _train_batch(params, x, hps, plan, tol):
-    return jax.vmap(_train_one, in_axes=(None, None, 0, None, None))(params, x, hps, plan, tol)
+    return jax.vmap(_train_one, in_axes=(None, None, 0, None, None), axis_name=CONFIG_AXIS)(params, x, hps, plan, tol)
 
 
 def _initial_state(params, plan: _Plan, dtype):
