@@ -62,14 +62,22 @@ def test_batched_training_matches_train_momentum(method, activation):
 
 
 def test_lowrank_overflow_falls_back():
-    """A basis too small for the run is detected and the configuration rerun; the result is unchanged."""
+    """A basis too small for the run is detected, and the configuration continues in a larger one.
+
+    With 3 directions the runs outgrow the basis part-way: each then runs on, from its state at the
+    start of the segment in which it overflowed (converted exactly), with 4x the basis and, if that
+    overflows too, densely. The result is the dense run's, to round-off."""
     arch = engine.Arch(24, 2, "relu")
     params = engine.raw_params(arch, 0)
     x = np.zeros((1, 1))
-    small = _batched(arch, params, x, "lowrank", rank=2)
+    small = _batched(arch, params, x, "lowrank", rank=3)
     dense = _batched(arch, params, x, "dense")
-    assert set(small["method"]) - {"lowrank"}  # at least one configuration needed the fallback
+    assert {"lowrank4", "dense"} <= set(small["method"])  # both larger representations were used
+    assert np.any(small["method_from_step"] > 0)  # ... from part-way through the run, not from the start
+    assert np.all((small["rank"] > 3) == (small["method"] == "lowrank4")[:, None])
+    assert np.all((small["rank"] == -1) == (small["method"] == "dense")[:, None])
     np.testing.assert_allclose(small["f"], dense["f"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(small["alpha"], dense["alpha"], rtol=1e-12)
 
 
 def test_float32_training_matches_float32_network():

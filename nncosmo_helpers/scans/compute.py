@@ -102,7 +102,10 @@ def compute_fig3(configs, *, sharding=None):
     x0 are trained as separate batches. Each record holds ``fraction_travelled``
     (:func:`~nncosmo_helpers.dynamics.fraction_travelled`; ``None`` for a diverged run: the store
     rejects NaN). ``f_disc_end`` is ``None`` when the frozen-alpha iteration of eq. 2 overflows although
-    the network (whose alpha and L'' change) stayed finite.
+    the network (whose alpha and L'' change) stayed finite. ``method`` is the engine's representation
+    the network ended with (``"lowrank"``, ``"lowrank4"``, ``"dense"``; see
+    :func:`~nncosmo_helpers.scans.engine.train_momentum_batched`), used from step ``method_from_step``
+    on; ``basis_rank`` the largest final basis of a low-rank network (``None`` if it ended dense).
     """
     by_x0 = {}
     for i, c in enumerate(configs):
@@ -135,6 +138,8 @@ def _compute_fig3_at(configs, x0, *, sharding=None):
         dstep = int(res["divergence_step"][i])
         loss = _loss(c)
         r = {"alpha_initial": float(alpha[0]), "f_init": float(f[0]), "method": str(res["method"][i]),
+             "method_from_step": int(res["method_from_step"][i]),
+             "basis_rank": int(res["rank"][i].max()) if "rank" in res and res["rank"][i].max() >= 0 else None,
              "stability_ratio": stability_ratio([[alpha[0]]], [f[0]], eta=c["eta"], beta=c["beta"], loss=loss),
              "vacuum_ratio": float(alpha[0] * loss(f[0]) / flrw_parameters(c["eta"], c["beta"]).vacuum_energy)}
         if dstep >= 0:

@@ -24,9 +24,13 @@ Two methods, both exact in exact arithmetic:
   relative per step. The momentum trace lives in the same basis (matrix M). This turns a
   memory-bound problem (reading and writing every weight matrix of every configuration each step)
   into one shared matrix-matrix product plus O(rank * width) work per configuration. A
-  configuration whose basis would need more than ``rank`` directions is flagged (``overflow``) and
-  must be rerun with a larger rank or the dense method; :func:`train_momentum_batched` does that
-  automatically.
+  configuration whose basis would need more than ``rank`` directions is flagged (``overflow``).
+  :func:`train_momentum_batched` therefore runs a low-rank batch in segments (:data:`SEGMENTS`): a
+  configuration that overflows in a segment goes back to its state at the segment's start, which is
+  converted exactly to 4x the basis (zero-padded) or to dense weights (W = W0 + Q_h^T D Q_d, trace
+  Q_h^T M Q_d), and runs that segment and the rest of the run there, in batches of fixed size. Networks
+  that move far at x0 = 1 add a direction on almost every step, so some end dense; before this they
+  were rerun from the start, first with 4x the basis and then densely.
 
 When every configuration of a batch has beta = 0 (plain gradient descent, as in Fig. 5) the momentum
 trace is dropped (the update is W - eta g, exactly optax's with a zero trace); erf networks in float64
@@ -223,12 +227,12 @@ def _kernel(hs, deltas, hp):
     return layer_sum(hs, deltas, hs, deltas, hp["W_std"], hp["b_std"])
 
 
-#: name of the vmapped configuration axis of a batch (:func:`_train_batch`): the basis extension asks,
+#: name of the vmapped configuration axis of a batch (:func:`_segment_batch`): the basis extension asks,
 #: with a ``psum`` over it, whether any configuration of the batch needs a new direction this step
 CONFIG_AXIS = "config"
 
 
-def _extend_basis(Q, k, a, v, tol, R, aQ=None):
+def _extend_basis(Q, k, a, v, tol, R, active, aQ=None):
     """Add v's component outside span(Q) (rows) as a new basis row if it exceeds tol |v|.
 
     ``a = Q v`` on entry (and ``aQ = a Q`` if already computed). Returns the new (Q, k, coefficients
@@ -243,11 +247,13 @@ def _extend_basis(Q, k, a, v, tol, R, aQ=None):
     larger, so the skipped steps are steps where nothing would have been added; they only leave out the
     correction a + Q r of the coefficients, which is round-off (|Q r| ~ 1e-16 |v| for an orthonormal Q).
     In a 1000-step Fig. 3 group of 100 networks some network added a direction in ~30% of the steps.
+    A configuration that is no longer ``active`` (it has moved to a larger representation, see
+    :func:`train_momentum_batched`) does not take part in that vote.
     """
     r = v - (_comb(a, Q) if aQ is None else aQ)
     vnorm = jnp.sqrt(jnp.sum(v * v))
     first = jnp.sqrt(jnp.sum(r * r)) > tol * vnorm
-    anyone = jax.lax.psum(first.astype(jnp.int32), CONFIG_AXIS) > 0
+    anyone = jax.lax.psum((first & active).astype(jnp.int32), CONFIG_AXIS) > 0
 
     def extend(operands):
         Q, k, a, r = operands
@@ -269,20 +275,44 @@ def _extend_basis(Q, k, a, v, tol, R, aQ=None):
     return jax.lax.cond(anyone, extend, keep, (Q, k, a, r))
 
 
-def _train_one(params, x, hp, plan, tol):
-    """Train one configuration (vmapped over configurations by the caller)."""
+# ------------------------------------------------------------------------------------------------
+# one configuration: initial carry, a segment of steps, the end point (vmapped by the callers)
+# ------------------------------------------------------------------------------------------------
+def _W0s(params, plan):
+    """The shared initial weights W0 of the low-rank layers."""
+    return {l: params[f"layer_{l}"]["W"] for l in plan.lowrank_layers}
+
+
+def _init_one(params, x, hp, plan):
+    """The carry of one configuration before its first step, and its NTK on x if ``plan.kernels``.
+
+    The carry holds the training state (parameters, momentum trace, bases), the step counter ``k``,
+    the divergence step ``bad`` (-1: none yet), the divergence bound of ``train_momentum`` and
+    ``active`` (False once the configuration has left this batch for a larger representation)."""
     state0, W0s = _initial_state(params, plan, x.dtype)
+    f_init, hs, deltas, _, _ = _forward_backward(state0, x, W0s, hp, plan)
+    bound = DIVERGENCE_FACTOR * (1.0 + jnp.abs(hp["loss"].f0) + jnp.max(jnp.abs(f_init)))
+    carry = {"state": state0, "k": jnp.zeros((), jnp.int32), "bad": -jnp.ones((), jnp.int32), "bound": bound,
+             "active": jnp.ones((), bool)}
+    return carry, (_kernel(hs, deltas, hp) if plan.kernels else None)
+
+
+def _segment_one(params, x, hp, carry, plan, tol, n_blocks):
+    """``n_blocks * plan.record_every`` steps of eq. 2 from ``carry``.
+
+    Returns the new carry, the records (output, loss, alpha) at the start of each block, and whether
+    the low-rank bases needed more than ``plan.rank`` directions in this segment (``overflow``: the
+    segment is then inexact and must be run again in a larger representation)."""
+    W0s = _W0s(params, plan)
     L = plan.arch.hidden_layers
     N = plan.n_points
     R = plan.rank
     loss = hp["loss"]
     eta, beta = hp["eta"], hp["beta"]
+    bound, active = carry["bound"], carry["active"]
 
-    f_init = _forward_backward(state0, x, W0s, hp, plan)[0]
-    bound = DIVERGENCE_FACTOR * (1.0 + jnp.abs(loss.f0) + jnp.max(jnp.abs(f_init)))
-
-    def step(carry, _):
-        state, k, bad, overflow = carry
+    def step(c, _):
+        state, k, bad, overflow = c
         f, hs, deltas, ph, pd = _forward_backward(state, x, W0s, hp, plan)
         ok = jnp.all(jnp.isfinite(f) & (jnp.abs(f) < bound))
         bad = jnp.where((bad < 0) & ~ok, k, bad)
@@ -303,8 +333,8 @@ def _train_one(params, x, hp, plan, tol):
                 new["b"][l] = state["b"][l] + (-eta) * gb
             if l in plan.lowrank_layers:
                 lr = state["lr"][l]
-                Qh, kh, ah, ofh = _extend_basis(lr["Qh"], lr["kh"], ph[l][0], hs[l][0], tol, R, aQ=pd[l][1])
-                Qd, kd, ad, ofd = _extend_basis(lr["Qd"], lr["kd"], pd[l][0][0] * g_out[0], dl[0], tol, R)
+                Qh, kh, ah, ofh = _extend_basis(lr["Qh"], lr["kh"], ph[l][0], hs[l][0], tol, R, active, aQ=pd[l][1])
+                Qd, kd, ad, ofd = _extend_basis(lr["Qd"], lr["kd"], pd[l][0][0] * g_out[0], dl[0], tol, R, active)
                 M = scale * jnp.outer(ah, ad) + beta * lr["M"]
                 new["lr"][l] = {"Qh": Qh, "kh": kh, "Qd": Qd, "kd": kd, "M": M, "D": lr["D"] + (-eta) * M}
                 overflow = overflow | ofh | ofd
@@ -317,38 +347,75 @@ def _train_one(params, x, hp, plan, tol):
                 new["W"][l] = state["W"][l] + _dot(hs[l].T, (-eta * scale) * dl)
         return (new, k + 1, bad, overflow), (f, value, alpha)
 
-    def block(carry, _):
-        carry, (fs, values, alphas) = jax.lax.scan(step, carry, None, length=plan.record_every)
-        return carry, (fs[0], values[0], alphas[0])
+    def block(c, _):
+        c, (fs, values, alphas) = jax.lax.scan(step, c, None, length=plan.record_every)
+        return c, (fs[0], values[0], alphas[0])
 
-    carry0 = (state0, jnp.zeros((), jnp.int32), -jnp.ones((), jnp.int32), jnp.zeros((), bool))
-    (state, k, bad, overflow), (fs, values, alphas) = jax.lax.scan(
-        block, carry0, None, length=plan.steps // plan.record_every
-    )
-    f_last, hs, deltas, _, _ = _forward_backward(state, x, W0s, hp, plan)
-    ok = jnp.all(jnp.isfinite(f_last) & (jnp.abs(f_last) < bound))
-    bad = jnp.where((bad < 0) & ~ok, k, bad)
-    kern_last = _kernel(hs, deltas, hp)
-    fs = jnp.concatenate([fs, f_last[None]], axis=0)
-    values = jnp.concatenate([values, loss.dataset(f_last)[None]])
-    alphas = jnp.concatenate([alphas, (jnp.sum(kern_last) / N**2)[None]]) if N == 1 else alphas
-    out = {"f": fs, "loss": values, "alpha": alphas, "bad": bad, "overflow": overflow}
+    c0 = (carry["state"], carry["k"], carry["bad"], jnp.zeros((), bool))
+    (state, k, bad, overflow), records = jax.lax.scan(block, c0, None, length=n_blocks)
+    return dict(carry, state=state, k=k, bad=bad), records, overflow
+
+
+def _finish_one(params, x, hp, carry, plan):
+    """The end point of one configuration: output, loss, alpha, divergence step, NTK, basis sizes."""
+    W0s = _W0s(params, plan)
+    N = plan.n_points
+    f, hs, deltas, _, _ = _forward_backward(carry["state"], x, W0s, hp, plan)
+    ok = jnp.all(jnp.isfinite(f) & (jnp.abs(f) < carry["bound"]))
+    kern = _kernel(hs, deltas, hp)
+    out = {"f": f, "loss": hp["loss"].dataset(f), "alpha": jnp.sum(kern) / N**2 if N == 1 else jnp.zeros((), f.dtype),
+           "bad": jnp.where((carry["bad"] < 0) & ~ok, carry["k"], carry["bad"])}
     if plan.kernels:
-        _, hs0, deltas0, _, _ = _forward_backward(state0, x, W0s, hp, plan)
-        out["kernel_initial"] = _kernel(hs0, deltas0, hp)
-        out["kernel_final"] = kern_last
+        out["kernel_final"] = kern
     if plan.lowrank_layers:
-        out["rank"] = jnp.stack([jnp.maximum(state["lr"][l]["kh"], state["lr"][l]["kd"]) for l in plan.lowrank_layers])
+        lr = carry["state"]["lr"]
+        out["rank"] = jnp.stack([jnp.maximum(lr[l]["kh"], lr[l]["kd"]) for l in plan.lowrank_layers])
     return out
 
 
-@partial(jax.jit, static_argnums=(3, 4))
-def _train_batch(params, x, hps, plan, tol):
-    return jax.vmap(_train_one, in_axes=(None, None, 0, None, None), axis_name=CONFIG_AXIS)(params, x, hps, plan, tol)
+@partial(jax.jit, static_argnums=(3,))
+def _init_batch(params, x, hps, plan):
+    return jax.vmap(_init_one, in_axes=(None, None, 0, None))(params, x, hps, plan)
+
+
+@partial(jax.jit, static_argnums=(4, 5, 6))
+def _segment_batch(params, x, hps, carry, plan, tol, n_blocks):
+    return jax.vmap(_segment_one, in_axes=(None, None, 0, 0, None, None, None), axis_name=CONFIG_AXIS)(
+        params, x, hps, carry, plan, tol, n_blocks)
+
+
+@partial(jax.jit, static_argnums=(4,))
+def _finish_batch(params, x, hps, carry, plan):
+    return jax.vmap(_finish_one, in_axes=(None, None, 0, 0, None))(params, x, hps, carry, plan)
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def _convert(params, carry, src, dst):
+    """The carries (batched) of configurations moved from plan ``src`` to the larger ``dst``; exact.
+
+    A larger basis: the bases are padded with zero rows (the next direction goes to row k as
+    before), M and D with zeros. Dense: W = W0 + Q_h^T D Q_d and the momentum trace Q_h^T M Q_d, the
+    matrices the low-rank state stands for (one rounding per product)."""
+    state = carry["state"]
+    new = {"W": dict(state["W"]), "mW": dict(state["mW"]), "b": state["b"], "mb": state["mb"], "lr": {}}
+    for l in src.lowrank_layers:
+        lr = state["lr"][l]
+        if l in dst.lowrank_layers:
+            p = dst.rank - src.rank
+            rows = ((0, 0), (0, p), (0, 0))
+            square = ((0, 0), (0, p), (0, p))
+            new["lr"][l] = {"Qh": jnp.pad(lr["Qh"], rows), "kh": lr["kh"], "Qd": jnp.pad(lr["Qd"], rows), "kd": lr["kd"],
+                            "M": jnp.pad(lr["M"], square), "D": jnp.pad(lr["D"], square)}
+        else:
+            QhT = jnp.swapaxes(lr["Qh"], 1, 2)
+            new["W"][l] = params[f"layer_{l}"]["W"][None] + _mm(_mm(QhT, lr["D"]), lr["Qd"])
+            if dst.momentum:
+                new["mW"][l] = _mm(_mm(QhT, lr["M"]), lr["Qd"])
+    return dict(carry, state=new, active=jnp.ones_like(carry["active"]))
 
 
 def _initial_state(params, plan: _Plan, dtype):
-    """The initial carry of one configuration and the shared W0 of the low-rank layers."""
+    """The initial training state of one configuration and the shared W0 of the low-rank layers."""
     L = plan.arch.hidden_layers
     state = {"W": {}, "mW": {}, "b": {}, "mb": {}, "lr": {}}
     W0s = {}
@@ -373,13 +440,34 @@ def _initial_state(params, plan: _Plan, dtype):
     return state, W0s
 
 
-def _run(params, x, hps, arch, steps, record_every, method, rank, tol, kernels, momentum=True):
-    dtype = jnp.dtype(arch.dtype)
-    L = arch.hidden_layers
-    lowrank_layers = tuple(range(1, L)) if method == "lowrank" else ()
-    plan = _Plan(arch, lowrank_layers, int(rank), steps, record_every, x.shape[0], kernels, bool(momentum))
-    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
-    return _train_batch(params, jnp.asarray(x, dtype), hps, plan, float(tol))
+# ------------------------------------------------------------------------------------------------
+# the driver: segments, and the ladder of representations for configurations whose basis overflows
+# ------------------------------------------------------------------------------------------------
+#: A low-rank batch runs in about this many segments; a configuration whose basis overflows in a
+#: segment runs that segment again (from its state at the segment's start) in the next representation.
+SEGMENTS = 10
+#: Batch sizes of the larger representations (fixed, so each compiles once; the last batch is padded
+#: with copies of its first configuration): the 4x basis and the dense method.
+LADDER_BATCH = {"lowrank": 16, "dense": 4}
+
+
+def _segment_blocks(n_blocks: int, ladder: bool) -> int:
+    """Blocks per segment: all of them without a ladder; else the smallest divisor of ``n_blocks``
+    that gives at most :data:`SEGMENTS` segments (equal segments: one compilation)."""
+    if not ladder or n_blocks == 0:
+        return max(n_blocks, 1)
+    return min(d for d in range(1, n_blocks + 1) if n_blocks % d == 0 and d * SEGMENTS >= n_blocks)
+
+
+def _take(tree, idx):
+    idx = jnp.asarray(idx)
+    return jax.tree_util.tree_map(lambda a: a[idx], tree)
+
+
+def _concat(a, b):
+    if a is None:
+        return b
+    return jax.tree_util.tree_map(lambda u, v: jnp.concatenate([u, v]), a, b)
 
 
 def train_momentum_batched(
@@ -411,8 +499,10 @@ def train_momentum_batched(
         steps, record_every: as in :func:`~nncosmo_helpers.train.train_momentum`.
         method: ``"dense"``, ``"lowrank"`` (float64 and N = 1 only) or ``"auto"`` (low rank when it
             applies and the network has a hidden-to-hidden layer of width > 2 * rank).
-        rank: basis size per low-rank layer; configurations that overflow are retried with 4x the
-            rank and then with the dense method.
+        rank: basis size per low-rank layer. The low-rank batch runs in about :data:`SEGMENTS`
+            segments; a configuration whose basis needs more directions in a segment is moved, with its
+            state at the segment's start converted exactly, to a basis of 4 * rank (if that is below the
+            width) and then to the dense method, and runs that segment and the rest there.
         tol: relative size below which a new direction is dropped (low-rank method).
         kernels: also return the empirical NTK on x at the start and the end (``kernel_initial``,
             ``kernel_final``, shape (C, N, N)).
@@ -423,8 +513,11 @@ def train_momentum_batched(
         dict of numpy arrays: ``f`` (C, steps // record_every + 1, N) -- row k is the output after
         k * record_every steps; ``loss`` (C, rows); ``alpha`` (C, rows) = Theta(x, x) along the
         trajectory (N = 1 only); ``divergence_step`` (C,) -- the first step with a non-finite or
-        out-of-bound output, -1 if none; ``method`` (C,) -- the method each configuration ran with;
-        and the kernels if requested.
+        out-of-bound output, -1 if none; ``method`` (C,) -- the method each configuration ended with
+        (``"lowrank"``, ``"lowrank4"`` for the 4x basis, ``"dense"``); ``method_from_step`` (C,) -- the
+        step from which it ran with that method; for low-rank runs ``rank`` (C, layers) -- the final
+        basis size of each low-rank layer (-1 for a configuration that ended dense); and the kernels if
+        requested.
     """
     steps = _validate.integer("steps", steps, low=0)
     record_every = _validate.integer("record_every", record_every, low=1)
@@ -452,40 +545,134 @@ def train_momentum_batched(
     if method == "auto":
         method = "lowrank" if can_lowrank and arch.width > 2 * rank else "dense"
 
-    def go(idx, meth, r):
-        n = len(idx)
-        if sharding is not None:  # pad the configuration axis to a multiple of the device count
-            n_dev = len(sharding.device_set)
-            idx = np.concatenate([idx, np.full(-n % n_dev, idx[0])])
-        dtype = jnp.dtype(arch.dtype)
-        sub = {k: jnp.asarray(v[idx], dtype) for k, v in cols.items()}
-        sub["loss"] = PolynomialLoss.stack([losses[i] for i in idx], dtype)
-        if sharding is not None:
-            sub = jax.tree_util.tree_map(lambda v: jax.device_put(v, sharding), sub)
-        momentum = bool(np.any(cols["beta"][idx] != 0.0))  # static: plain GD needs no trace
-        out = _run(params, x, sub, arch, steps, record_every, meth, r, tol, kernels, momentum)
-        return {k: np.array(v)[:n] for k, v in out.items()}
+    dtype = jnp.dtype(arch.dtype)
+    L = arch.hidden_layers
+    momentum = bool(np.any(cols["beta"] != 0.0))  # static: plain GD needs no trace
+    n_rows = steps // record_every
 
-    idx = np.arange(C)
-    out = go(idx, method, rank)
-    methods = np.array([method] * C, dtype=object)
+    def plan_of(meth, r):
+        lowrank_layers = tuple(range(1, L)) if meth == "lowrank" else ()
+        return _Plan(arch, lowrank_layers, int(r), steps, record_every, x.shape[0], kernels, momentum)
+
+    # the ladder of representations: the requested one, then (low rank) 4x the basis, then dense
+    ladder = [("lowrank" if method == "lowrank" else "dense", plan_of(method, rank))]
     if method == "lowrank":
-        for r, meth in ((4 * rank, "lowrank"), (None, "dense")):
-            redo = np.flatnonzero(out["overflow"] & (out["bad"] < 0))
-            if redo.size == 0:
-                break
-            if meth == "lowrank" and r >= arch.width:
-                meth, r = "dense", rank
-            sub = go(redo, meth, r if r else rank)
-            for k in ("f", "loss", "alpha", "bad", "overflow") + (("kernel_initial", "kernel_final") if kernels else ()):
-                out[k][redo] = sub[k]
-            methods[redo] = meth
+        if 4 * rank < arch.width:
+            ladder.append(("lowrank4", plan_of("lowrank", 4 * rank)))
+        ladder.append(("dense", plan_of("dense", rank)))
+    seg = _segment_blocks(n_rows, len(ladder) > 1)
+    n_dev = len(sharding.device_set) if sharding is not None else 1
+    xj = jnp.asarray(x, dtype)
+    pj = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
+    tol = float(tol)
+
+    def hps_of(ids):
+        sub = {k: jnp.asarray(v[ids], dtype) for k, v in cols.items()}
+        sub["loss"] = PolynomialLoss.stack([losses[i] for i in ids], dtype)
+        return sub
+
+    def put(tree):
+        return tree if sharding is None else jax.tree_util.tree_map(lambda v: jax.device_put(v, sharding), tree)
+
+    out = {"f": np.zeros((C, n_rows + 1, x.shape[0]), dtype), "loss": np.zeros((C, n_rows + 1), dtype),
+           "alpha": np.zeros((C, n_rows + 1), dtype), "bad": -np.ones(C, int)}
+    if kernels:
+        out["kernel_initial"] = np.zeros((C, x.shape[0], x.shape[0]), dtype)
+        out["kernel_final"] = np.zeros((C, x.shape[0], x.shape[0]), dtype)
+    lowrank_layers = ladder[0][1].lowrank_layers
+    rank_out = -np.ones((C, len(lowrank_layers)), int)
+    methods = np.array([ladder[0][0]] * C, dtype=object)
+    from_step = np.zeros(C, int)
+
+    def store(ids, rows, recs):
+        fs, values, alphas = (np.asarray(v) for v in recs)
+        ids = ids[:, None]
+        out["f"][ids, rows] = fs
+        out["loss"][ids, rows] = values
+        out["alpha"][ids, rows] = alphas
+
+    # rung 0: the whole batch (padded to the device count), one compilation; a configuration that moves
+    # up the ladder stays in this batch, inactive, and its rows there are ignored
+    ids0 = np.concatenate([np.arange(C), np.zeros(-C % n_dev, int)])
+    hps0 = put(hps_of(ids0))
+    carry0, kern0 = _init_batch(pj, xj, hps0, ladder[0][1])
+    if kernels:
+        out["kernel_initial"][:] = np.asarray(kern0)[:C]
+    live0 = np.ones(len(ids0), bool)
+    # rungs >= 1: member configuration ids and their (unpadded) carry, run in fixed-size padded batches
+    members = [np.zeros(0, int) for _ in ladder]
+    carries = [None for _ in ladder]
+
+    def on_rung(r, carry, call):
+        """``call(hps, carry)`` on the members of rung r >= 1 in padded batches of a fixed size; the
+        outputs (batched pytrees) concatenated, padding dropped."""
+        ids = members[r]
+        B = -(-LADDER_BATCH["dense" if r == len(ladder) - 1 else "lowrank"] // n_dev) * n_dev
+        parts = []
+        for i in range(0, len(ids), B):
+            n = min(B, len(ids) - i)
+            pad = np.concatenate([np.arange(i, i + n), np.full(B - n, i)])
+            parts.append(_take(call(put(hps_of(ids[pad])), put(_take(carry, pad))), np.arange(n)))
+        return parts[0] if len(parts) == 1 else jax.tree_util.tree_map(lambda *v: jnp.concatenate(v), *parts)
+
+    def move(r, start, pick, k0):
+        """Send the configurations ``pick`` (global ids) of rung r, with their start carry, to rung r + 1."""
+        members[r + 1] = np.concatenate([members[r + 1], pick])
+        carries[r + 1] = _concat(carries[r + 1], _convert(pj, start, ladder[r][1], ladder[r + 1][1]))
+        methods[pick] = ladder[r + 1][0]
+        from_step[pick] = k0
+
+    real = np.arange(len(ids0)) < C
+    for s in range(0, n_rows, seg):
+        rows = np.arange(s, s + seg)[None, :]
+        k0 = s * record_every
+        start = carry0
+        carry0, rec, of = _segment_batch(pj, xj, hps0, carry0, ladder[0][1], tol, seg)
+        up = np.asarray(of) & (np.asarray(start["bad"]) < 0)  # overflowed, not diverged before this segment
+        mv = np.flatnonzero(real & live0 & up)
+        stay = np.flatnonzero(real & live0 & ~up)
+        store(ids0[stay], rows, [np.asarray(v)[stay] for v in rec])
+        if mv.size:
+            move(0, _take(start, mv), ids0[mv], k0)
+            live0 &= ~np.isin(ids0, ids0[mv])  # (with any padding copy of a moved configuration)
+            carry0 = dict(carry0, active=jnp.asarray(live0))
+        for r in range(1, len(ladder)):
+            if not members[r].size:
+                continue
+            start = carries[r]
+            carries[r], rec, of = on_rung(r, start, lambda h, c: _segment_batch(pj, xj, h, c, ladder[r][1], tol, seg))
+            rec = [np.asarray(v) for v in rec]
+            up = np.asarray(of) & (np.asarray(start["bad"]) < 0)
+            keep = np.flatnonzero(~up)
+            store(members[r][keep], rows, [v[keep] for v in rec])
+            if up.any():
+                assert r + 1 < len(ladder), "the dense method cannot overflow"
+                move(r, _take(start, np.flatnonzero(up)), members[r][up], k0)
+                members[r], carries[r] = members[r][keep], _take(carries[r], keep)
+
+    def finish(ids, fin, rows):
+        fin = {k: np.asarray(v)[rows] for k, v in fin.items()}
+        out["f"][ids, -1], out["loss"][ids, -1], out["alpha"][ids, -1] = fin["f"], fin["loss"], fin["alpha"]
+        out["bad"][ids] = fin["bad"]
+        if kernels:
+            out["kernel_final"][ids] = fin["kernel_final"]
+        if "rank" in fin:
+            rank_out[ids] = fin["rank"]
+
+    live = np.flatnonzero(real & live0)
+    finish(ids0[live], _finish_batch(pj, xj, hps0, carry0, ladder[0][1]), live)
+    for r in range(1, len(ladder)):
+        if members[r].size:
+            fin = on_rung(r, carries[r], lambda h, c: _finish_batch(pj, xj, h, c, ladder[r][1]))
+            finish(members[r], fin, slice(None))
+
     result = {k: out[k] for k in ("f", "loss") + (("kernel_initial", "kernel_final") if kernels else ())}
     result["alpha"] = out["alpha"] if x.shape[0] == 1 else None
     result["divergence_step"] = out["bad"].astype(int)
     result["method"] = methods
-    if "rank" in out:
-        result["rank"] = out["rank"]
+    result["method_from_step"] = from_step
+    if lowrank_layers:
+        result["rank"] = rank_out
     return result
 
 
