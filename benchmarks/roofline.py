@@ -34,6 +34,12 @@ Counting rule (multiply + add = 2 flops; x has N points, layer l maps fan_in to 
   written once and the weights read twice per group (shared by the C scale pairs of a group).
 * Fig. 2 is a closed form (no matmuls); only its time is reported.
 
+A Fig. 3 group holds both input points, x0 = 0 and x0 = 1; they are trained as two batches, as
+``compute_fig3`` does (until the fifth session the benchmark trained the whole group at x0 = 0, so it
+never timed a moving network). The low-rank bytes count each configuration by the representation it
+ran in (``trained_bytes``): its own final basis size, or dense from the step at which it outgrew 4 x 32
+directions. Only a full-length run (``--steps 1000``) sees those late overflows.
+
 Fig. 3 and 5 are timed on the batched engine (``compute._train_group``, the training of a group,
 without the continuum predictions) at ``--steps`` steps (second call; the first call's extra time is
 reported as compilation) and scaled to the grid's 1000 steps. Figs. 1 and 4 run the figure's compute
@@ -140,6 +146,31 @@ def train_counts(width, L, N, C, dtype, method, rank=0, kernel_every_step=None, 
     return flops, nbytes, method_flops, (2 * kern if kernel_ends else 0)
 
 
+def trained_bytes(results, width, L, N, C, dtype, steps, momentum):
+    """Memory traffic of the trained configurations, each counted by the representation it ran in.
+
+    A low-rank configuration streams its bases at its final rank (the largest it reached: an upper
+    bound on the rank it needed earlier), a configuration that ended dense ran with up to 4 x 32
+    directions until ``method_from_step`` and densely after. Returns (bytes, final ranks of the
+    low-rank configurations, {method: count})."""
+    total, ranks, ended = 0.0, [], {}
+    for res in results:
+        for i, meth in enumerate(res["method"]):
+            ended[meth] = ended.get(meth, 0) + 1
+            if meth == "dense" and "rank" not in res:  # a dense class
+                total += train_counts(width, L, N, C, dtype, "dense", momentum=momentum)[1] * steps
+                continue
+            if meth == "dense":  # outgrew the 4x basis at method_from_step
+                s = int(res["method_from_step"][i])
+                total += (train_counts(width, L, N, C, dtype, "lowrank", rank=4 * 32, momentum=momentum)[1] * s
+                          + train_counts(width, L, N, C, dtype, "dense", momentum=momentum)[1] * (steps - s))
+                continue
+            k = int(np.max(res["rank"][i]))
+            ranks.append(k)
+            total += train_counts(width, L, N, C, dtype, "lowrank", rank=k, momentum=momentum)[1] * steps
+    return total, np.asarray(ranks), ended
+
+
 def kernel_counts(width, L, N, C):
     """(flops, bytes) per configuration of the kernel-at-initialisation figures (1, 4)."""
     shapes = layer_shapes(width, L)
@@ -174,7 +205,7 @@ def classes(fig, activations=("erf",), max_params=None):
 
 def _fig_x(c):
     if c["fig"] == 3:
-        return np.zeros((1, 1))
+        return None  # the group's input points x0 (see run_class)
     return dynamics.centred_interval(c["n_points"], c["interval"], eta=c["eta"], beta=c["beta"])
 
 
@@ -193,13 +224,18 @@ def run_class(fig, cls, entry, rates, args):
         steps = args.steps
         g = [dict(c, steps=steps) for c in g]
         x = _fig_x(g[0])
-        N = x.shape[0]
+        N = 1 if x is None else x.shape[0]
         rec = compute.FIG3_RECORD_EVERY if fig == 3 else g[0]["record_every"]
         kernels = fig == 5
         holder = {}
+        # as compute_fig3 does: the configurations of one group at each input point are separate batches
+        parts = {}
+        for c in g:
+            parts.setdefault(float(c.get("x0", 0.0)) if fig == 3 else None, []).append(c)
 
         def fn():
-            holder["res"] = compute._train_group(g, x, record_every=rec, kernels=kernels)
+            holder["res"] = [compute._train_group(sub, x if x0 is None else np.full((1, 1), x0), record_every=rec,
+                                                  kernels=kernels) for x0, sub in parts.items()]
 
         method = _method(g[0], N)
         scale = scans.STEPS / steps
@@ -221,13 +257,13 @@ def run_class(fig, cls, entry, rates, args):
     peak_w, peak_c = rates.best[key]
     bw_w, bw_c = rates.best["bw"]
     if fig in (3, 5):
-        rank = int(np.max(holder["res"].get("rank", [0]))) if method == "lowrank" else 0
         momentum = any(c["beta"] != 0.0 for c in g)  # the engine drops the trace when all are 0
-        f, b, mf, ends = train_counts(width, L, N, C, dtype, method, rank=rank, momentum=momentum)
+        f, b, mf, ends = train_counts(width, L, N, C, dtype, method, momentum=momentum)
         flops = (f * steps + ends) * C
-        nbytes = b * steps * C
         mflops = (mf * steps + ends) * C
-        row.update(method=method, rank=rank, steps_timed=steps)
+        nbytes, ranks, ended = trained_bytes(holder["res"], width, L, N, C, dtype, steps, momentum)
+        row.update(method=method, rank=int(np.max(ranks)) if ranks.size else 0,
+                   rank_median=float(np.median(ranks)) if ranks.size else 0.0, ended=ended, steps_timed=steps)
     else:
         f, b = kernel_counts(width, L, N, C)
         flops, nbytes, mflops = f * C, b * C, f * C
@@ -322,7 +358,8 @@ def main():
             row = run_class(fig, cls, entry, rates, args)
             rows.append(row)
             print(f"  fig {fig} {cls}: roofline {row['roofline_s']:.1f} s, measured {row['measured_s']:.1f} s, "
-                  f"fraction {row['fraction']:.0%} (CPU time {row['fraction_cpu']:.0%}), {row['bound']}-bound",
+                  f"fraction {row['fraction']:.0%} (CPU time {row['fraction_cpu']:.0%}), {row['bound']}-bound"
+                  + (f"; ended {row['ended']}, median final rank {row['rank_median']:.0f}" if row.get("ended") else ""),
                   flush=True)
     per_fig = print_table(rows, rates)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
