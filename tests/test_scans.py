@@ -48,7 +48,7 @@ def test_batched_training_matches_train_momentum(method, activation):
     params = engine.raw_params(arch, 1)
     x = np.zeros((1, 1))
     out = _batched(arch, params, x, method, rank=16)
-    assert out["method"][0] == method  # (a run whose basis overflows is redone densely, see below)
+    assert out["method"][0] == method  # (a run whose basis overflows moves to a larger one, see below)
     for i, (ws, bs, eta, beta, loss) in enumerate(CASES):
         _, apply_fn = arch.mlp(ws, bs)
         ref = train.train_momentum(apply_fn, params, x, eta=eta, beta=beta, loss=loss, steps=STEPS, record_every=EVERY)

@@ -168,7 +168,6 @@ class _Plan:
     arch: Arch
     lowrank_layers: tuple  # indices of layers stored as W0 + low rank
     rank: int
-    steps: int
     record_every: int
     n_points: int
     kernels: bool
@@ -283,37 +282,44 @@ def _W0s(params, plan):
     return {l: params[f"layer_{l}"]["W"] for l in plan.lowrank_layers}
 
 
-def _init_one(params, x, hp, plan):
-    """The carry of one configuration before its first step, and its NTK on x if ``plan.kernels``.
+def _initial_carry(params, plan, dtype, n_configs):
+    """The carry of ``n_configs`` configurations before their first step (built eagerly: no compilation).
 
-    The carry holds the training state (parameters, momentum trace, bases), the step counter ``k``,
-    the divergence step ``bad`` (-1: none yet), the divergence bound of ``train_momentum`` and
-    ``active`` (False once the configuration has left this batch for a larger representation)."""
-    state0, W0s = _initial_state(params, plan, x.dtype)
-    f_init, hs, deltas, _, _ = _forward_backward(state0, x, W0s, hp, plan)
-    bound = DIVERGENCE_FACTOR * (1.0 + jnp.abs(hp["loss"].f0) + jnp.max(jnp.abs(f_init)))
-    carry = {"state": state0, "k": jnp.zeros((), jnp.int32), "bad": -jnp.ones((), jnp.int32), "bound": bound,
-             "active": jnp.ones((), bool)}
-    return carry, (_kernel(hs, deltas, hp) if plan.kernels else None)
+    It holds the training state (parameters, momentum trace, bases), the step counter ``k``, the
+    divergence step ``bad`` (-1: none yet), the divergence bound of ``train_momentum`` (set from the
+    output at step 0) and ``active`` (False once the configuration has left this batch for a larger
+    representation)."""
+    state0, _ = _initial_state(params, plan, dtype)
+    batched = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (n_configs,) + a.shape), state0)
+    return {"state": batched, "k": jnp.zeros(n_configs, jnp.int32), "bad": -jnp.ones(n_configs, jnp.int32),
+            "bound": jnp.zeros(n_configs, dtype), "active": jnp.ones(n_configs, bool)}
+
+
+def _bound(f, loss):
+    """The divergence bound of ``train.train_momentum`` from the initial output f."""
+    return DIVERGENCE_FACTOR * (1.0 + jnp.abs(loss.f0) + jnp.max(jnp.abs(f)))
 
 
 def _segment_one(params, x, hp, carry, plan, tol, n_blocks):
-    """``n_blocks * plan.record_every`` steps of eq. 2 from ``carry``.
+    """``n_blocks * plan.record_every`` steps of eq. 2 from ``carry``, then the end point.
 
-    Returns the new carry, the records (output, loss, alpha) at the start of each block, and whether
-    the low-rank bases needed more than ``plan.rank`` directions in this segment (``overflow``: the
-    segment is then inexact and must be run again in a larger representation)."""
+    Returns the new carry, the records (output, loss, alpha) at the start of each block, whether the
+    low-rank bases needed more than ``plan.rank`` directions in this segment (``overflow``: the segment
+    is then inexact and must be run again in a larger representation), and the end point after the
+    segment: output, loss, alpha, divergence step, NTK (``plan.kernels``) and basis sizes. The end point
+    costs one more forward and backward pass per segment; the last segment's is the run's."""
     W0s = _W0s(params, plan)
     L = plan.arch.hidden_layers
     N = plan.n_points
     R = plan.rank
     loss = hp["loss"]
     eta, beta = hp["eta"], hp["beta"]
-    bound, active = carry["bound"], carry["active"]
+    active = carry["active"]
 
     def step(c, _):
-        state, k, bad, overflow = c
+        state, k, bad, overflow, bound = c
         f, hs, deltas, ph, pd = _forward_backward(state, x, W0s, hp, plan)
+        bound = jnp.where(k == 0, _bound(f, loss), bound)
         ok = jnp.all(jnp.isfinite(f) & (jnp.abs(f) < bound))
         bad = jnp.where((bad < 0) & ~ok, k, bad)
         value = loss.dataset(f)
@@ -345,37 +351,26 @@ def _segment_one(params, x, hp, carry, plan, tol, n_blocks):
                 new["W"][l] = state["W"][l] + (-eta) * mW
             else:  # beta = 0 for the whole batch: no trace (m = g exactly), W - eta g
                 new["W"][l] = state["W"][l] + _dot(hs[l].T, (-eta * scale) * dl)
-        return (new, k + 1, bad, overflow), (f, value, alpha)
+        return (new, k + 1, bad, overflow, bound), (f, value, alpha)
 
     def block(c, _):
         c, (fs, values, alphas) = jax.lax.scan(step, c, None, length=plan.record_every)
         return c, (fs[0], values[0], alphas[0])
 
-    c0 = (carry["state"], carry["k"], carry["bad"], jnp.zeros((), bool))
-    (state, k, bad, overflow), records = jax.lax.scan(block, c0, None, length=n_blocks)
-    return dict(carry, state=state, k=k, bad=bad), records, overflow
-
-
-def _finish_one(params, x, hp, carry, plan):
-    """The end point of one configuration: output, loss, alpha, divergence step, NTK, basis sizes."""
-    W0s = _W0s(params, plan)
-    N = plan.n_points
-    f, hs, deltas, _, _ = _forward_backward(carry["state"], x, W0s, hp, plan)
-    ok = jnp.all(jnp.isfinite(f) & (jnp.abs(f) < carry["bound"]))
+    c0 = (carry["state"], carry["k"], carry["bad"], jnp.zeros((), bool), carry["bound"])
+    (state, k, bad, overflow, bound), records = jax.lax.scan(block, c0, None, length=n_blocks)
+    # the end point
+    f, hs, deltas, _, _ = _forward_backward(state, x, W0s, hp, plan)
+    bound = jnp.where(k == 0, _bound(f, loss), bound)  # (no step yet: f is the initial output)
+    ok = jnp.all(jnp.isfinite(f) & (jnp.abs(f) < bound))
     kern = _kernel(hs, deltas, hp)
-    out = {"f": f, "loss": hp["loss"].dataset(f), "alpha": jnp.sum(kern) / N**2 if N == 1 else jnp.zeros((), f.dtype),
-           "bad": jnp.where((carry["bad"] < 0) & ~ok, carry["k"], carry["bad"])}
+    end = {"f": f, "loss": loss.dataset(f), "alpha": jnp.sum(kern) / N**2 if N == 1 else jnp.zeros((), f.dtype),
+           "bad": jnp.where((bad < 0) & ~ok, k, bad)}
     if plan.kernels:
-        out["kernel_final"] = kern
+        end["kernel_final"] = kern
     if plan.lowrank_layers:
-        lr = carry["state"]["lr"]
-        out["rank"] = jnp.stack([jnp.maximum(lr[l]["kh"], lr[l]["kd"]) for l in plan.lowrank_layers])
-    return out
-
-
-@partial(jax.jit, static_argnums=(3,))
-def _init_batch(params, x, hps, plan):
-    return jax.vmap(_init_one, in_axes=(None, None, 0, None))(params, x, hps, plan)
+        end["rank"] = jnp.stack([jnp.maximum(state["lr"][l]["kh"], state["lr"][l]["kd"]) for l in plan.lowrank_layers])
+    return dict(carry, state=state, k=k, bad=bad, bound=bound), records, overflow, end
 
 
 @partial(jax.jit, static_argnums=(4, 5, 6))
@@ -384,14 +379,11 @@ def _segment_batch(params, x, hps, carry, plan, tol, n_blocks):
         params, x, hps, carry, plan, tol, n_blocks)
 
 
-@partial(jax.jit, static_argnums=(4,))
-def _finish_batch(params, x, hps, carry, plan):
-    return jax.vmap(_finish_one, in_axes=(None, None, 0, 0, None))(params, x, hps, carry, plan)
-
-
-@partial(jax.jit, static_argnums=(2, 3))
 def _convert(params, carry, src, dst):
     """The carries (batched) of configurations moved from plan ``src`` to the larger ``dst``; exact.
+
+    Not jitted: the number of configurations moved at once varies, and these few operations would
+    compile again for each.
 
     A larger basis: the bases are padded with zero rows (the next direction goes to row k as
     before), M and D with zeros. Dense: W = W0 + Q_h^T D Q_d and the momentum trace Q_h^T M Q_d, the
@@ -552,7 +544,7 @@ def train_momentum_batched(
 
     def plan_of(meth, r):
         lowrank_layers = tuple(range(1, L)) if meth == "lowrank" else ()
-        return _Plan(arch, lowrank_layers, int(r), steps, record_every, x.shape[0], kernels, momentum)
+        return _Plan(arch, lowrank_layers, int(r), record_every, x.shape[0], kernels, momentum)
 
     # the ladder of representations: the requested one, then (low rank) 4x the basis, then dense
     ladder = [("lowrank" if method == "lowrank" else "dense", plan_of(method, rank))]
@@ -595,24 +587,26 @@ def train_momentum_batched(
     # up the ladder stays in this batch, inactive, and its rows there are ignored
     ids0 = np.concatenate([np.arange(C), np.zeros(-C % n_dev, int)])
     hps0 = put(hps_of(ids0))
-    carry0, kern0 = _init_batch(pj, xj, hps0, ladder[0][1])
+    carry0 = put(_initial_carry(pj, ladder[0][1], dtype, len(ids0)))
     if kernels:
-        out["kernel_initial"][:] = np.asarray(kern0)[:C]
+        out["kernel_initial"][:] = np.asarray(_kernels_batch(pj, xj, hps0, arch))[:C]
     live0 = np.ones(len(ids0), bool)
+    real = np.arange(len(ids0)) < C
     # rungs >= 1: member configuration ids and their (unpadded) carry, run in fixed-size padded batches
     members = [np.zeros(0, int) for _ in ladder]
     carries = [None for _ in ladder]
 
-    def on_rung(r, carry, call):
-        """``call(hps, carry)`` on the members of rung r >= 1 in padded batches of a fixed size; the
-        outputs (batched pytrees) concatenated, padding dropped."""
-        ids = members[r]
+    def on_rung(r, carry, n_blocks):
+        """A segment of rung r >= 1 on all its members, in padded batches of a fixed size; the outputs
+        concatenated, padding dropped."""
+        ids, plan = members[r], ladder[r][1]
         B = -(-LADDER_BATCH["dense" if r == len(ladder) - 1 else "lowrank"] // n_dev) * n_dev
         parts = []
         for i in range(0, len(ids), B):
             n = min(B, len(ids) - i)
             pad = np.concatenate([np.arange(i, i + n), np.full(B - n, i)])
-            parts.append(_take(call(put(hps_of(ids[pad])), put(_take(carry, pad))), np.arange(n)))
+            res = _segment_batch(pj, xj, put(hps_of(ids[pad])), put(_take(carry, pad)), plan, tol, n_blocks)
+            parts.append(_take(res, np.arange(n)))
         return parts[0] if len(parts) == 1 else jax.tree_util.tree_map(lambda *v: jnp.concatenate(v), *parts)
 
     def move(r, start, pick, k0):
@@ -622,49 +616,46 @@ def train_momentum_batched(
         methods[pick] = ladder[r + 1][0]
         from_step[pick] = k0
 
-    real = np.arange(len(ids0)) < C
-    for s in range(0, n_rows, seg):
-        rows = np.arange(s, s + seg)[None, :]
+    def finish(ids, end, rows):
+        end = {k: np.asarray(v)[rows] for k, v in end.items()}
+        out["f"][ids, -1], out["loss"][ids, -1], out["alpha"][ids, -1] = end["f"], end["loss"], end["alpha"]
+        out["bad"][ids] = end["bad"]
+        if kernels:
+            out["kernel_final"][ids] = end["kernel_final"]
+        if "rank" in end:
+            rank_out[ids] = end["rank"]
+
+    segments = [(s, seg) for s in range(0, n_rows, seg)] or [(0, 0)]  # steps = 0: only the end point
+    for s, n_blocks in segments:
+        rows = np.arange(s, s + n_blocks)[None, :]
         k0 = s * record_every
+        last = s + n_blocks >= n_rows
         start = carry0
-        carry0, rec, of = _segment_batch(pj, xj, hps0, carry0, ladder[0][1], tol, seg)
+        carry0, rec, of, end = _segment_batch(pj, xj, hps0, carry0, ladder[0][1], tol, n_blocks)
         up = np.asarray(of) & (np.asarray(start["bad"]) < 0)  # overflowed, not diverged before this segment
         mv = np.flatnonzero(real & live0 & up)
         stay = np.flatnonzero(real & live0 & ~up)
         store(ids0[stay], rows, [np.asarray(v)[stay] for v in rec])
+        if last:
+            finish(ids0[stay], end, stay)
         if mv.size:
             move(0, _take(start, mv), ids0[mv], k0)
             live0 &= ~np.isin(ids0, ids0[mv])  # (with any padding copy of a moved configuration)
-            carry0 = dict(carry0, active=jnp.asarray(live0))
+            carry0 = dict(carry0, active=put(jnp.asarray(live0)))
         for r in range(1, len(ladder)):
             if not members[r].size:
                 continue
             start = carries[r]
-            carries[r], rec, of = on_rung(r, start, lambda h, c: _segment_batch(pj, xj, h, c, ladder[r][1], tol, seg))
-            rec = [np.asarray(v) for v in rec]
+            carries[r], rec, of, end = on_rung(r, start, n_blocks)
             up = np.asarray(of) & (np.asarray(start["bad"]) < 0)
             keep = np.flatnonzero(~up)
-            store(members[r][keep], rows, [v[keep] for v in rec])
+            store(members[r][keep], rows, [np.asarray(v)[keep] for v in rec])
+            if last:
+                finish(members[r][keep], end, keep)
             if up.any():
                 assert r + 1 < len(ladder), "the dense method cannot overflow"
                 move(r, _take(start, np.flatnonzero(up)), members[r][up], k0)
                 members[r], carries[r] = members[r][keep], _take(carries[r], keep)
-
-    def finish(ids, fin, rows):
-        fin = {k: np.asarray(v)[rows] for k, v in fin.items()}
-        out["f"][ids, -1], out["loss"][ids, -1], out["alpha"][ids, -1] = fin["f"], fin["loss"], fin["alpha"]
-        out["bad"][ids] = fin["bad"]
-        if kernels:
-            out["kernel_final"][ids] = fin["kernel_final"]
-        if "rank" in fin:
-            rank_out[ids] = fin["rank"]
-
-    live = np.flatnonzero(real & live0)
-    finish(ids0[live], _finish_batch(pj, xj, hps0, carry0, ladder[0][1]), live)
-    for r in range(1, len(ladder)):
-        if members[r].size:
-            fin = on_rung(r, carries[r], lambda h, c: _finish_batch(pj, xj, h, c, ladder[r][1]))
-            finish(members[r], fin, slice(None))
 
     result = {k: out[k] for k in ("f", "loss") + (("kernel_initial", "kernel_final") if kernels else ())}
     result["alpha"] = out["alpha"] if x.shape[0] == 1 else None
@@ -692,7 +683,7 @@ def config_sharding():
 # kernels at initialisation for many initialisation scales at once
 # ------------------------------------------------------------------------------------------------
 def _kernel_one(params, x, hp, arch):
-    plan = _Plan(arch, (), 1, 0, 1, x.shape[0], True)
+    plan = _Plan(arch, (), 1, 1, x.shape[0], True)
     state0, W0s = _initial_state(params, plan, x.dtype)
     _, hs, deltas, _, _ = _forward_backward(state0, x, W0s, hp, plan)
     return _kernel(hs, deltas, hp)
