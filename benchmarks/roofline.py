@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import math
 import os
@@ -146,6 +147,10 @@ def train_counts(width, L, N, C, dtype, method, rank=0, kernel_every_step=None, 
     return flops, nbytes, method_flops, (2 * kern if kernel_ends else 0)
 
 
+#: the basis size the scans' engine starts with (``compute._train_group`` uses the engine's default)
+ENGINE_RANK = inspect.signature(scans.train_momentum_batched).parameters["rank"].default
+
+
 def trained_bytes(results, width, L, N, C, dtype, steps, momentum):
     """Memory traffic of the trained configurations, each counted by the representation it ran in.
 
@@ -162,7 +167,7 @@ def trained_bytes(results, width, L, N, C, dtype, steps, momentum):
                 continue
             if meth == "dense":  # outgrew the 4x basis at method_from_step
                 s = int(res["method_from_step"][i])
-                total += (train_counts(width, L, N, C, dtype, "lowrank", rank=4 * 32, momentum=momentum)[1] * s
+                total += (train_counts(width, L, N, C, dtype, "lowrank", rank=4 * ENGINE_RANK, momentum=momentum)[1] * s
                           + train_counts(width, L, N, C, dtype, "dense", momentum=momentum)[1] * (steps - s))
                 continue
             k = int(np.max(res["rank"][i]))
