@@ -114,7 +114,8 @@ bench-ntk: $(STAMP) $(NT_VENV)/.installed-stamp
 book-paper: $(STAMP)
 	$(BIN)/python -m nncosmo_helpers.scans --profile paper
 	rm -f _build/html/.nncosmo-offline-build
-	NNCOSMO_PROFILE=paper $(BIN)/jupyter-book build . $(BOOK_FLAGS)
+	@start=$$(date +%s); NNCOSMO_PROFILE=paper $(BIN)/jupyter-book build . $(BOOK_FLAGS); status=$$?; \
+	echo "book build (paper profile, after the scans): $$(( $$(date +%s) - start )) s"; exit $$status
 
 ## make bench-scans (benchmarks/roofline.py; benchmarks/scans.py is the older batched-vs-naive comparison): roofline of each figure's paper scan (counted flops and bytes, measured matmul rate and
 ## bandwidth, measured time, achieved fraction); table on stdout, JSON in _build/bench-scans.json
