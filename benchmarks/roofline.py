@@ -151,28 +151,32 @@ def train_counts(width, L, N, C, dtype, method, rank=0, kernel_every_step=None, 
 ENGINE_RANK = inspect.signature(scans.train_momentum_batched).parameters["rank"].default
 
 
-def trained_bytes(results, width, L, N, C, dtype, steps, momentum):
-    """Memory traffic of the trained configurations, each counted by the representation it ran in.
+def config_bytes(width, L, C, dtype, steps, momentum, method, from_step=0, rank=0):
+    """Memory traffic of one trained configuration (N = 1 or dense), counted by the representation it ran in.
 
-    A low-rank configuration streams its bases at its final rank (the largest it reached: an upper
-    bound on the rank it needed earlier), a configuration that ended dense ran with up to 4 x 32
-    directions until ``method_from_step`` and densely after. Returns (bytes, final ranks of the
-    low-rank configurations, {method: count})."""
+    ``method`` is the engine's: ``"lowrank"``/``"lowrank4"`` stream their bases at the final ``rank`` (the
+    largest reached: an upper bound on the rank needed earlier); ``"dense"`` ran with up to 4 x the engine's
+    basis until ``from_step`` and densely after (``from_step = 0``: a dense class, or dense from the start)."""
+    if method == "dense":
+        return (train_counts(width, L, 1, C, dtype, "lowrank", rank=4 * ENGINE_RANK, momentum=momentum)[1] * from_step
+                + train_counts(width, L, 1, C, dtype, "dense", momentum=momentum)[1] * (steps - from_step))
+    return train_counts(width, L, 1, C, dtype, "lowrank", rank=rank, momentum=momentum)[1] * steps
+
+
+def trained_bytes(results, width, L, N, C, dtype, steps, momentum):
+    """Memory traffic of the trained configurations (:func:`config_bytes` each). Returns (bytes, final ranks
+    of the low-rank configurations, {method: count})."""
     total, ranks, ended = 0.0, [], {}
     for res in results:
         for i, meth in enumerate(res["method"]):
             ended[meth] = ended.get(meth, 0) + 1
-            if meth == "dense" and "rank" not in res:  # a dense class
-                total += train_counts(width, L, N, C, dtype, "dense", momentum=momentum)[1] * steps
-                continue
-            if meth == "dense":  # outgrew the 4x basis at method_from_step
-                s = int(res["method_from_step"][i])
-                total += (train_counts(width, L, N, C, dtype, "lowrank", rank=4 * ENGINE_RANK, momentum=momentum)[1] * s
-                          + train_counts(width, L, N, C, dtype, "dense", momentum=momentum)[1] * (steps - s))
-                continue
-            k = int(np.max(res["rank"][i]))
-            ranks.append(k)
-            total += train_counts(width, L, N, C, dtype, "lowrank", rank=k, momentum=momentum)[1] * steps
+            if meth == "dense":  # a dense class, or outgrew the 4x basis at method_from_step
+                total += config_bytes(width, L, C, dtype, steps, momentum, "dense",
+                                      from_step=int(res["method_from_step"][i]))
+            else:
+                k = int(np.max(res["rank"][i]))
+                ranks.append(k)
+                total += config_bytes(width, L, C, dtype, steps, momentum, meth, rank=k)
     return total, np.asarray(ranks), ended
 
 

@@ -42,9 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import roofline as rl  # noqa: E402  (also enables float64)
 
 from nncosmo_helpers import scans  # noqa: E402
-from nncosmo_helpers.scans import compute  # noqa: E402,F401  (the module, for LOWRANK_MIN_WIDTH)
-
-compute = sys.modules["nncosmo_helpers.scans.compute"]
 
 
 def _records(directory: Path):
@@ -75,21 +72,14 @@ def _fig3_group(members, rates):
         width, L, dtype, steps = c0["width"], c0["hidden_layers"], c0.get("dtype", "float64"), c0["steps"]
         C = len(part)
         momentum = any(c["beta"] != 0.0 for c, _ in part)
-        lowrank = dtype == "float64" and L >= 2 and width >= compute.LOWRANK_MIN_WIDTH
         peak = rates.best["f32" if dtype == "float32" else "f64"][0]
         bw = rates.best["bw"][0]
         f = rl.train_counts(width, L, 1, C, dtype, "dense", momentum=momentum)[0] * steps
         for c, r in part:
             meth = r.get("method", "dense")
             ended[meth] += 1
-            if not lowrank:
-                b = rl.train_counts(width, L, 1, C, dtype, "dense", momentum=momentum)[1] * steps
-            elif meth == "dense":
-                s = int(r["method_from_step"])
-                b = (rl.train_counts(width, L, 1, C, dtype, "lowrank", rank=4 * rl.ENGINE_RANK, momentum=momentum)[1] * s
-                     + rl.train_counts(width, L, 1, C, dtype, "dense", momentum=momentum)[1] * (steps - s))
-            else:
-                b = rl.train_counts(width, L, 1, C, dtype, "lowrank", rank=int(r["basis_rank"] or 0), momentum=momentum)[1] * steps
+            b = rl.config_bytes(width, L, C, dtype, steps, momentum, meth, from_step=int(r.get("method_from_step") or 0),
+                                rank=int(r.get("basis_rank") or 0))
             flops, nbytes, roof = flops + f, nbytes + b, roof + max(f / peak, b / bw)
     return flops, nbytes, roof, dict(ended)
 
