@@ -98,3 +98,30 @@ def test_given_run_and_seed_summary(comparison):
     err = abs(m.network_relative[-1, 0] - m.field_relative[-1, 0]) / abs(m.network_relative[-1, 0] - 1)
     assert s["mean-err"].median == pytest.approx(err, rel=1e-9) and s["mean-err"].n_seeds == 2
     assert s["mu2-max"].median == pytest.approx(m.network_mass2[0, 1] / m.hubble**2, rel=1e-12)
+
+
+def test_frozen_statistic_is_the_verdicts_definition(comparison):
+    """The summary's "frozen-dev" selects modes i >= 2 with kappa < FROZEN_KAPPA and an initial amplitude
+    above MIN_AMPLITUDE, as the freezing verdict does, and takes their largest |end/start - 1|."""
+    from nncosmo_helpers.experiments import modes
+
+    m = comparison[0]
+    s = lm.summarise([m])
+    k, a0, rel = m.kappa[1:], m.network_amplitude[0, 1:], m.network_relative[-1, 1:] - 1
+    sel = (k < modes.FROZEN_KAPPA) & (np.abs(a0) > modes.MIN_AMPLITUDE)
+    expected = float(np.max(np.abs(rel[sel]))) if sel.any() else float("nan")
+    if sel.any():
+        assert s["frozen-dev"].median == pytest.approx(expected, rel=1e-12)
+    else:
+        assert s["frozen-dev"].n_seeds == 0 and s["frozen-dev"].left_out == 1
+
+
+def test_largest_frozen_change_selection():
+    """Hand-made modes: only the frozen (kappa < 0.01), non-negligible (|a| > 0.01) ones count."""
+    from nncosmo_helpers.experiments import modes
+
+    kappa = [0.5, 0.005, 0.001, 0.002]
+    amp = [1.0, 0.2, 0.005, -0.3]          # mode 3 too small to count
+    rel = [0.9, 0.01, 0.7, -0.03]
+    assert modes.largest_frozen_change(kappa, amp, rel) == pytest.approx(0.03)
+    assert np.isnan(modes.largest_frozen_change([0.5], [1.0], [0.1]))

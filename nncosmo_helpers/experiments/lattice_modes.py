@@ -189,7 +189,9 @@ class LatticeSummary(NamedTuple):
     H t), "net-min" (the smallest relative amplitude of a network mode i >= 2), "field-min" (the same
     for the field's modes j >= 1, expanding or not), "field-end" / "field-end-static" (the largest
     field mode j >= 1 at the end relative to its start, with and without expansion), "net-end-dev" (the
-    largest end change of a network mode i >= 3), "vpp-over-h2" (V''/H^2 at the end).
+    largest end change of a network mode i >= 3), "frozen-dev" (the freezing statistic of eq. 16 on
+    the network's modes i >= 2: :func:`nncosmo_helpers.experiments.modes.largest_frozen_change`; a network
+    without such a mode is left out), "vpp-over-h2" (V''/H^2 at the end).
     """
 
     spreads: dict
@@ -201,6 +203,7 @@ class LatticeSummary(NamedTuple):
 def summarise(comparisons) -> LatticeSummary:
     """:class:`LatticeSummary` of a list of :class:`NetworkLatticeModes` (one per seed)."""
     from ..ensemble import spread
+    from .modes import largest_frozen_change
 
     ms = list(comparisons)
     per = {
@@ -214,6 +217,8 @@ def summarise(comparisons) -> LatticeSummary:
                       for m in ms],
         "field-end": [np.max(np.abs(m.field_relative[-1, 1:])) for m in ms],
         "net-end-dev": [np.max(np.abs(m.network_relative[-1, 2:] - 1)) for m in ms],
+        "frozen-dev": [largest_frozen_change(m.kappa[1:], m.network_amplitude[0, 1:], m.network_relative[-1, 1:] - 1)
+                       for m in ms],
         "field-end-static": [np.max(np.abs(m.field_relative_static[-1, 1:])) for m in ms],
         "vpp-over-h2": [m.field_mass2[-1, 0] / m.hubble**2 for m in ms],
     }

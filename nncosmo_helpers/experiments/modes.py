@@ -285,9 +285,21 @@ class TrainedNetwork(NamedTuple):
         """Largest |relative change| of a compared mode i >= 2 with kappa_i < FROZEN_KAPPA and an
         initial amplitude above MIN_AMPLITUDE (nan if there is none)."""
         c = self.comparison
-        k = self.kappa[1:c.modes_observed.shape[1] + 1]
-        sel = (k < FROZEN_KAPPA) & (np.abs(c.modes_observed[0]) > MIN_AMPLITUDE)
-        return float(np.abs(c.relative_change_observed[sel]).max()) if np.any(sel) else float("nan")
+        return largest_frozen_change(self.kappa[1:c.modes_observed.shape[1] + 1], c.modes_observed[0],
+                                     c.relative_change_observed)
+
+
+def largest_frozen_change(kappa, initial_amplitude, relative_change) -> float:
+    """The freezing statistic of eq. 16: the largest |relative change| of the modes with
+    kappa_i < FROZEN_KAPPA and |initial amplitude| > MIN_AMPLITUDE (nan if there is none).
+
+    The three arrays run over the same modes (the perturbations, i >= 2); ``relative_change`` is
+    (end - start)/start of each. Used by the freezing verdict (:attr:`TrainedNetwork.frozen_change`)
+    and by the lattice comparison (:func:`nncosmo_helpers.experiments.lattice_modes.summarise`).
+    """
+    kappa, amp, rel = (np.asarray(a, dtype=float) for a in (kappa, initial_amplitude, relative_change))
+    sel = (kappa < FROZEN_KAPPA) & (np.abs(amp) > MIN_AMPLITUDE)
+    return float(np.abs(rel[sel]).max()) if np.any(sel) else float("nan")
 
 
 #: A mode is "frozen" when kappa_i < FROZEN_KAPPA: an overdamped mode from rest changes by about
