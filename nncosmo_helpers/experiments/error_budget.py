@@ -413,3 +413,19 @@ def error_budget_grid(x, *, etas, widths, seeds, friction, duration, loss, batch
                     out[name][i, j, s] = getattr(b, name)
                 out["kappa1"][i, j, s] = b.kappa[0]
     return ErrorBudgetGrid(etas=etas, betas=betas, steps=steps, widths=widths, seeds=seeds, **out)
+
+
+def join_widths(grids) -> ErrorBudgetGrid:
+    """One :class:`ErrorBudgetGrid` from grids that differ only in their widths (e.g. one per width, as
+    the stored scan ``pt-error-budget`` keeps them), widths in the given order."""
+    grids = list(grids)
+    if not grids:
+        raise ValueError("no grid to join")
+    first = grids[0]
+    for g in grids[1:]:
+        for name in ("etas", "betas", "steps", "seeds"):
+            if not np.array_equal(getattr(g, name), getattr(first, name)):
+                raise ValueError(f"the grids differ in {name}: only the widths may differ")
+    per_run = ("continuum", "continuum_corrected", "drift", "total", "displacement", "kappa1")
+    return first._replace(widths=np.concatenate([g.widths for g in grids]),
+                          **{name: np.concatenate([getattr(g, name) for g in grids], axis=1) for name in per_run})

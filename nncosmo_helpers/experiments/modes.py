@@ -2,7 +2,8 @@
 
 The comparisons themselves are :class:`~nncosmo_helpers.dynamics.ModeComparison` (eqs. 14-16 and the
 frozen-kernel eq. 9); this module builds the seed ensembles behind the chapter's spectrum and training
-tables (:func:`spectrum_ensemble`, :func:`train_ensemble`), splits networks that move from networks
+tables (:func:`network_kernels`, :func:`spectrum_ensemble`, :func:`trained_network`; the chapter's
+networks are the stored scan ``pt-networks`` of :mod:`nncosmo_helpers.scans.beyond`), splits networks that move from networks
 that barely move (:func:`fraction_travelled`), and turns the measurements into the rows of the
 chapter's verdict table (:class:`Verdict`, :func:`verdict_table`).
 """
@@ -42,7 +43,8 @@ class SpectrumEnsemble(NamedTuple):
     lengths; ``seeds``, ``width``: the empirical ensemble. Arrays: ``lam_inf`` (n_cfg, N) and
     ``lam_emp`` (n_cfg, n_seeds, N) eigenvalues (descending); ``overlap_*`` = |v_1 . u|;
     ``parity_*`` = v_1 . P v_1 under x -> -x; ``modes_inf``/``modes_emp``: the decompositions
-    ({key: Modes} and {key: [Modes per seed]}); ``nets``: {architecture: [(apply_fn, params) per seed]}.
+    ({key: Modes} and {key: [Modes per seed]}); ``kernels``: {key: (n_seeds, N, N) empirical NTKs};
+    ``f_init``: {key: (n_seeds, N) initial outputs of the networks}.
     """
 
     keys: list
@@ -56,7 +58,8 @@ class SpectrumEnsemble(NamedTuple):
     parity_emp: np.ndarray
     modes_inf: dict
     modes_emp: dict
-    nets: dict
+    kernels: dict
+    f_init: dict
 
     def index(self, key) -> int:
         return self.keys.index(tuple(key))
@@ -115,28 +118,71 @@ class SpectrumEnsemble(NamedTuple):
                "|v₁·u| (∞)", "|v₁·u| (emp.)", "parity v₁ (∞)", "v₁ (emp., per seed)")
 
 
-def spectrum_ensemble(archs, grids, *, width, seeds) -> SpectrumEnsemble:
+def build_network(arch, *, width, seed):
+    """(apply_fn, params) of architecture ``arch`` = (activation, W_std, b_std, hidden_layers) at ``width``,
+    one-dimensional inputs, initialised with ``jax.random.PRNGKey(seed)`` (NTK parameterisation,
+    :func:`nncosmo_helpers.network.mlp`). Every network of the chapter is made here."""
+    import jax
+
+    from .. import network
+
+    act, w, b, hl = arch
+    init_fn, apply_fn = network.mlp(width=int(width), hidden_layers=int(hl), activation=act, W_std=float(w),
+                                    b_std=float(b))
+    return apply_fn, init_fn(jax.random.PRNGKey(int(seed)), 1)
+
+
+class NetworkKernels(NamedTuple):
+    """One network before training on each interval: ``intervals`` (s in Hubble lengths), ``kernels``
+    (n_intervals, N, N), the empirical NTK (eqs. 11-13), and ``f_init`` (n_intervals, N), its outputs."""
+
+    intervals: tuple
+    kernels: np.ndarray
+    f_init: np.ndarray
+
+
+def network_kernels(apply_fn, params, grids) -> NetworkKernels:
+    """:class:`NetworkKernels` of one network on ``grids`` ({s: inputs (N, 1)})."""
+    from .. import ntk
+
+    ss = tuple(grids)
+    return NetworkKernels(ss, np.array([np.asarray(ntk.empirical_ntk(apply_fn, params, grids[s])) for s in ss]),
+                          np.array([np.asarray(apply_fn(params, grids[s]))[:, 0] for s in ss]))
+
+
+def spectrum_ensemble(archs, grids, *, width, seeds, measured=None) -> SpectrumEnsemble:
     """Decompose the infinite-width NTK and the empirical NTK of ``len(seeds)`` networks per architecture.
 
     ``archs``: list of (activation, W_std, b_std, hidden_layers); ``grids``: {s: inputs (N, 1)} with s
-    the interval in Hubble lengths. Network seed ``seed`` is ``jax.random.PRNGKey(seed)``; the same
-    network is used on every interval.
+    the interval in Hubble lengths. Network seed ``seed`` is :func:`build_network` with that seed; the
+    same network is used on every interval. ``measured``: optional {(architecture, seed): NetworkKernels}
+    measured beforehand on these grids (the stored scan ``pt-networks``); the networks not in it are
+    built and measured here.
     """
-    import jax
+    from .. import ntk
 
-    from .. import network, ntk
-
-    keys, nets = [], {}
+    measured = dict(measured or {})
+    keys = []
     lam_inf, lam_emp, ov_inf, ov_emp, par_inf, par_emp = [], [], [], [], [], []
-    modes_inf, modes_emp = {}, {}
-    for act, w, b, hl in archs:
-        init_fn, apply_fn = network.mlp(width=width, hidden_layers=hl, activation=act, W_std=w, b_std=b)
-        nets[act, w, b, hl] = [(apply_fn, init_fn(jax.random.PRNGKey(seed), 1)) for seed in seeds]
-        for s, x in grids.items():
-            key = (act, w, b, hl, s)
+    modes_inf, modes_emp, kernels, f_init = {}, {}, {}, {}
+    for arch in archs:
+        arch = tuple(arch)
+        act, w, b, hl = arch
+        nk = []
+        for seed in seeds:
+            m = measured.get((arch, seed))
+            if m is None:
+                m = network_kernels(*build_network(arch, width=width, seed=seed), grids)
+            elif tuple(m.intervals) != tuple(grids):
+                raise ValueError(f"{label(arch)}, seed {seed}: measured on intervals {m.intervals}, not {tuple(grids)}")
+            nk.append(m)
+        for i, (s, x) in enumerate(grids.items()):
+            key = (*arch, s)
             keys.append(key)
+            kernels[key] = np.array([m.kernels[i] for m in nk])
+            f_init[key] = np.array([m.f_init[i] for m in nk])
             mi = dynamics.mode_decomposition(ntk.infinite_width_ntk(x, hidden_layers=hl, activation=act, W_std=w, b_std=b))
-            me = [dynamics.mode_decomposition(ntk.empirical_ntk(f, p, x)) for f, p in nets[act, w, b, hl]]
+            me = [dynamics.mode_decomposition(k) for k in kernels[key]]
             modes_inf[key], modes_emp[key] = mi, me
             lam_inf.append(np.asarray(mi.eigenvalues))
             lam_emp.append([np.asarray(m.eigenvalues) for m in me])
@@ -145,8 +191,8 @@ def spectrum_ensemble(archs, grids, *, width, seeds) -> SpectrumEnsemble:
             par_inf.append(float(dynamics.mode_parity(mi, 1)[0]))
             par_emp.append([float(dynamics.mode_parity(m, 1)[0]) for m in me])
     return SpectrumEnsemble(keys, tuple(seeds), int(width), np.array(lam_inf), np.array(lam_emp), np.array(ov_inf),
-                            np.array(ov_emp), np.array(par_inf), np.array(par_emp), modes_inf, modes_emp, nets)
-
+                            np.array(ov_emp), np.array(par_inf), np.array(par_emp), modes_inf, modes_emp, kernels,
+                            f_init)
 
 
 class SpectrumSummary(NamedTuple):
@@ -238,14 +284,15 @@ class CornerKernel(NamedTuple):
         return spread(self.empirical[:, 0, 1])
 
 
-def corner_kernel(spec: SpectrumEnsemble, arch, ends) -> CornerKernel:
-    """:class:`CornerKernel` of architecture ``arch`` = (activation, W_std, b_std, hidden_layers) of ``spec``
-    at the inputs ``ends`` (shape (2, 1): the two ends of an interval)."""
+def corner_kernel(spec: SpectrumEnsemble, key, x) -> CornerKernel:
+    """:class:`CornerKernel` of configuration ``key`` = (activation, W_std, b_std, hidden_layers, s) of
+    ``spec`` at the two ends of its inputs ``x`` (N, 1): the first and last entries of its kernels."""
     from .. import ntk
 
-    act, w, b, hl = arch
+    act, w, b, hl, _ = key
+    ends = np.asarray(x)[[0, -1]]
     inf = np.asarray(ntk.infinite_width_ntk(ends, hidden_layers=hl, activation=act, W_std=w, b_std=b))
-    emp = np.array([np.asarray(ntk.empirical_ntk(f, p, ends)) for f, p in spec.nets[tuple(arch)]])
+    emp = spec.kernels[tuple(key)][:, [0, -1]][:, :, [0, -1]]
     return CornerKernel(inf, emp)
 
 
@@ -267,7 +314,7 @@ def overlap_scan(x, b_stds, *, degeneracy, hidden_layers=2, activation="erf", W_
 # training ensembles: eqs. 15/16 on networks that move and networks that barely move
 # ---------------------------------------------------------------------------------------------
 class TrainedNetwork(NamedTuple):
-    """One trained network of :func:`train_ensemble` against eqs. 15/16 and the frozen-kernel eq. 9."""
+    """One trained network (:func:`trained_network`) against eqs. 15/16 and the frozen-kernel eq. 9."""
 
     key: tuple
     seed: int
@@ -313,58 +360,24 @@ MIN_AMPLITUDE = 1e-2
 FROZEN_BAR = 0.05
 
 
-def train_ensemble(spec: SpectrumEnsemble, keys, grids, *, eta, beta, loss, steps, record_every=10,
-                   n_modes=4, runs=None) -> list:
-    """Train every seed of ``spec`` for each configuration in ``keys`` and compare with eqs. 15/16.
-
-    Returns a list of :class:`TrainedNetwork` (one per configuration and seed), each projected on the
-    eigenvectors of its own initial empirical kernel (``spec.modes_emp``). ``runs``: optional
-    {configuration key: [TrainResult per seed]} of runs already trained with these settings (recorded
-    every step or every divisor of ``record_every``); they are used instead of training again (the
-    comparison then reads every ``record_every``-th row, as for a fresh run).
-    """
-    from ..train import train_momentum
-
-    runs = runs or {}
-    out = []
-    for key in keys:
-        arch, s = tuple(key[:4]), key[4]
-        for j, (apply_fn, params) in enumerate(spec.nets[arch]):
-            if tuple(key) in runs:
-                f, rec = _every(runs[tuple(key)][j], record_every, steps)
-            else:
-                run = train_momentum(apply_fn, params, grids[s], eta=eta, beta=beta, loss=loss, steps=steps,
-                                     record_every=record_every, compute_ntk=False)
-                f, rec = run.f, run.steps
-            modes = spec.modes_emp[tuple(key)][j]
-            c = dynamics.compare_mean_and_modes(modes, f, rec, eta=eta, beta=beta, loss=loss,
-                                                n_modes=n_modes)
-            lam = c.eigenvalues_over_n
-            cls = str(dynamics.leading_mode_class(c.uniform_overlap, lam[0] / lam[1], degeneracy=spec.degeneracy)[()])
-            frac = float(fraction_travelled(c.mean_observed[0], c.mean_observed[-1], loss.f0))
-            # at the network's initial mean field f_bar(0) (eq. 14), the start of eqs. 15/16
-            kappa = dynamics.freezing_numbers(c.eigenvalues_over_n, c.mean_observed[0], loss=loss, eta=eta, beta=beta,
-                                              steps=steps)
-            out.append(TrainedNetwork(tuple(key), spec.seeds[j], c, cls, frac, np.asarray(kappa)))
-    return out
+def trained_network(key, seed, modes, f, steps_recorded, *, degeneracy, eta, beta, loss, steps,
+                    n_modes=4) -> TrainedNetwork:
+    """:class:`TrainedNetwork` of one training run: outputs ``f`` (rows at ``steps_recorded``, the last at
+    ``steps``) of the network ``key``/``seed`` whose initial empirical kernel decomposes into ``modes``,
+    compared with eqs. 15/16 and the frozen-kernel eq. 9
+    (:func:`~nncosmo_helpers.dynamics.compare_mean_and_modes`); ``degeneracy``: the lambda_1/lambda_2 bar of
+    "v_1 not defined" at the network's width (:func:`~nncosmo_helpers.dynamics.degeneracy_ratio`)."""
+    c = dynamics.compare_mean_and_modes(modes, f, steps_recorded, eta=eta, beta=beta, loss=loss, n_modes=n_modes)
+    lam = c.eigenvalues_over_n
+    cls = str(dynamics.leading_mode_class(c.uniform_overlap, lam[0] / lam[1], degeneracy=degeneracy)[()])
+    frac = float(fraction_travelled(c.mean_observed[0], c.mean_observed[-1], loss.f0))
+    # at the network's initial mean field f_bar(0) (eq. 14), the start of eqs. 15/16
+    kappa = dynamics.freezing_numbers(c.eigenvalues_over_n, c.mean_observed[0], loss=loss, eta=eta, beta=beta,
+                                      steps=steps)
+    return TrainedNetwork(tuple(key), int(seed), c, cls, frac, np.asarray(kappa))
 
 
-def spectrum_freezing_numbers(spec: SpectrumEnsemble, c: int, grids, *, eta, beta, loss, steps) -> np.ndarray:
-    """Freezing numbers, shape (n_seeds, N), of configuration ``c`` of ``spec`` before training: each seed's
-    empirical kernel at that network's own initial mean field f_bar(0) = v_1 . f(0)/sqrt(N) (one forward
-    pass on ``grids[s]``; :func:`nncosmo_helpers.dynamics.freezing_numbers`, the definition
-    :func:`train_ensemble` uses)."""
-    key = tuple(spec.keys[c])
-    out = []
-    for j, (apply_fn, params) in enumerate(spec.nets[key[:4]]):
-        md = spec.modes_emp[key][j]
-        f_bar0 = float(md.project(np.asarray(apply_fn(params, grids[key[4]]))[:, 0])[0])
-        out.append(dynamics.freezing_numbers(spec.lam_emp[c, j] / md.n_points, f_bar0, loss=loss, eta=eta,
-                                             beta=beta, steps=steps))
-    return np.array(out)
-
-
-def _every(run, record_every, steps):
+def every(run, record_every, steps):
     """(f, steps) of a recorded training run, every ``record_every``-th step up to ``steps``."""
     rec = np.asarray(run.steps)
     if rec[-1] != steps or np.any(rec % 1) or record_every % int(rec[1] - rec[0]):
@@ -372,6 +385,19 @@ def _every(run, record_every, steps):
                          f"every {record_every}-th of {steps} steps")
     keep = rec % record_every == 0
     return np.asarray(run.f)[keep], rec[keep]
+
+
+def spectrum_freezing_numbers(spec: SpectrumEnsemble, c: int, *, eta, beta, loss, steps) -> np.ndarray:
+    """Freezing numbers, shape (n_seeds, N), of configuration ``c`` of ``spec`` before training: each seed's
+    empirical kernel at that network's own initial mean field f_bar(0) = v_1 . f(0)/sqrt(N)
+    (:func:`nncosmo_helpers.dynamics.freezing_numbers`, the definition :func:`trained_network` uses)."""
+    key = tuple(spec.keys[c])
+    out = []
+    for j, md in enumerate(spec.modes_emp[key]):
+        f_bar0 = float(md.project(spec.f_init[key][j])[0])
+        out.append(dynamics.freezing_numbers(spec.lam_emp[c, j] / md.n_points, f_bar0, loss=loss, eta=eta,
+                                             beta=beta, steps=steps))
+    return np.array(out)
 
 
 def training_rows(trained) -> list:
@@ -466,7 +492,7 @@ def split_trained(trained) -> tuple:
 
 
 class TrainingSummary(NamedTuple):
-    """The numbers the chapter states about a trained ensemble (:func:`train_ensemble`).
+    """The numbers the chapter states about a trained ensemble (:func:`trained_network` per network).
 
     ``counts``: {name: integer}: "grid-trained"/"grid-moving" (networks of the spectrum grid ``grid_keys``
     trained / moving), "moving-uniform" and "still" (the first two groups of :func:`split_trained`).

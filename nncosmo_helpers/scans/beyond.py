@@ -1,6 +1,7 @@
-"""The scans of the chapters beyond the paper's figures: "Optimisers as cosmologies" and "Width and precision".
+"""The scans of the chapters beyond the paper's figures ("Optimisers as cosmologies", "Width and precision"),
+of the perturbations chapter and of the appendix.
 
-Every network these two chapters train is a configuration of one of the scans below, computed and
+Every network these chapters train is a configuration of one of the scans below, computed and
 stored exactly like the scans of Figs. 1-5 (same :class:`~nncosmo_helpers.results.ResultStore`, same
 command line ``python -m nncosmo_helpers.scans --profile paper``, same Dask path): the chapters only
 read. A scan is named by a string (the figures by their number):
@@ -17,7 +18,16 @@ read. A scan is named by a string (the figures by their number):
   (:func:`~nncosmo_helpers.experiments.precision.drift_rows`);
 * ``wp-precision`` -- the float64/float32 maps of one network over (eta, beta) with the rounding
   prediction (:func:`~nncosmo_helpers.experiments.precision.precision_maps`,
-  :func:`~nncosmo_helpers.experiments.precision.rounding_prediction`).
+  :func:`~nncosmo_helpers.experiments.precision.rounding_prediction`);
+* ``pt-networks`` -- one network of the perturbations chapter (architecture, seed): its empirical NTK and
+  initial outputs on each interval (:func:`~nncosmo_helpers.experiments.modes.network_kernels`), its
+  training on the chapter's intervals against eqs. 15/16 and eq. 9
+  (:func:`~nncosmo_helpers.experiments.modes.trained_network`), and for the off-grid moving network the
+  error budget of its run (:func:`~nncosmo_helpers.experiments.error_budget.error_budget`) and its
+  lattice comparison (:func:`~nncosmo_helpers.experiments.lattice_modes.compare_network_lattice`);
+* ``pt-error-budget`` -- the error-budget grid of one width (every learning rate and seed,
+  :func:`~nncosmo_helpers.experiments.error_budget.error_budget_grid`);
+* ``ap-mean-field`` -- Appendix B's mean-NTK coupling on the paper's Fig. 5 architectures (:mod:`.mean_field`).
 
 The settings of each profile are :data:`SETTINGS` (``quick``: what the chapters computed in the
 quick profile; ``paper``: their paper-profile grids). A result is the experiment's own return value
@@ -42,16 +52,29 @@ from ..loss import PolynomialLoss
 
 #: Per scan: bump when its compute function changes what it stores.
 SCAN_VERSIONS = {"oc-sweep": 1, "oc-nesterov": 1, "oc-friedmann": 1, "oc-poly": 1, "oc-digits": 1,
-                 "wp-alpha": 1, "wp-drift": 1, "wp-precision": 1, "ap-mean-field": 2}
+                 "wp-alpha": 1, "wp-drift": 1, "wp-precision": 1, "ap-mean-field": 2, "pt-networks": 1,
+                 "pt-error-budget": 1}
 NAMES = tuple(SCAN_VERSIONS)
 #: The scans each chapter reads.
 CHAPTERS = {"optimisers_as_cosmologies": tuple(n for n in NAMES if n.startswith("oc-")),
             "width_and_precision": tuple(n for n in NAMES if n.startswith("wp-")),
-            "appendix": ("ap-mean-field",)}
+            "appendix": ("ap-mean-field",),
+            "perturbations": ("pt-networks", "pt-error-budget")}
 
 #: The homogeneous network of both chapters (NTK parameterisation, two erf hidden layers) at x0 = 1.
 ARCH = dict(hidden_layers=2, activation="erf", W_std=1.0, b_std=0.05)
 X0 = 1.0
+
+#: The architectures of the perturbations chapter: the paper's Fig. 5 grid, (activation, W_std, b_std, hidden layers).
+PT_ARCHS = tuple((act, w, b, hl) for act in ("erf", "relu") for w, b in ((0.1, 0.01), (1.0, 0.05)) for hl in (1, 2))
+PT_INTERVALS = (0.1, 1.0)  # in Hubble lengths
+
+
+def _pt_settings(*, width, seeds, train, eb):
+    return dict(width=width, seeds=seeds, steps=1000, n_points=100, eta=1 / 9, beta=0.0, loss=(0.1, 1.0, 2),
+                intervals=PT_INTERVALS, archs=PT_ARCHS, extra=("erf", 1.0, 0.5, 2), train=train, record_every=10,
+                n_modes=4, lattice_modes=6, eb=dict(arch=("erf", 1.0, 0.5, 2), interval=1.0, **eb))
+
 
 #: The grids of each profile. Losses are (m, f0, n) of eq. 20.
 SETTINGS = {
@@ -77,6 +100,20 @@ SETTINGS = {
                       widths_d=(32, 64, 128, 256, 512, 1024, 2048, 4096), seeds_d=16, eta=1 / 9, beta=0.0, steps=1000,
                       loss=(0.1, 1.0, 2), width_p=1000, etas_p=tuple(np.logspace(-4.5, -0.5, 17).tolist()),
                       betas_p=(0.0, 0.5, 0.9), ref=dict(width=1000, eta=0.0011, beta=0.5)),
+    },
+    # The paper trains 1000 epochs on 100 points at eta = 1/9 without momentum (Fig. 5), width 1000. ``train``: the
+    # (architecture, interval) configurations trained (quick: three; paper: every one), each for every seed;
+    # ``extra``: the off-grid network that moves with a uniform v1, trained on one Hubble length; ``eb``: the
+    # error-budget grid (``steps`` at eta = 1/9 sets the continuum duration of every run).
+    "perturbations": {
+        "quick": _pt_settings(width=128, seeds=(0, 1),
+                              train=(("erf", 1.0, 0.05, 2, 0.1), ("erf", 1.0, 0.05, 2, 1.0), ("erf", 0.1, 0.01, 2, 1.0)),
+                              eb=dict(etas=(1 / 9, 1 / 16, 1 / 25), widths=(32, 128, 512), seeds=(0, 1), steps=100,
+                                      batched=True)),
+        "paper": _pt_settings(width=1000, seeds=tuple(range(5)),
+                              train=tuple((*a, s) for a in PT_ARCHS for s in PT_INTERVALS),
+                              eb=dict(etas=(1 / 9, 1 / 36, 1 / 144), widths=(64, 128, 256, 512, 1000),
+                                      seeds=tuple(range(5)), steps=1000, batched=False)),
     },
 }
 #: Tolerances of the numbers the two chapters claim (``book.claim(name, x, **DET)``), each with its budget.
@@ -225,6 +262,22 @@ def grid(name: str, profile: str | None = None) -> list[dict]:
         d = s["digits"]
         return [_cfg(name, hidden=list(d["hidden"]), steps=d["steps"], batch_size=d["batch_size"], seeds=list(d["seeds"]),
                      method=m.name, lr_grid=list(m.lr_grid)) for m in standard_methods(**DIGITS_GRIDS)]
+    if name == "pt-networks":  # every (architecture, seed), the grid's architectures first, then the extra network
+        common = dict(width=s["width"], n_points=s["n_points"], eta=s["eta"], beta=s["beta"], loss=list(s["loss"]),
+                      steps=s["steps"], record_every=s["record_every"], n_modes=s["n_modes"],
+                      lattice_modes=s["lattice_modes"])
+        rows = [(a, list(s["intervals"]), [k[4] for k in s["train"] if tuple(k[:4]) == a], False) for a in s["archs"]]
+        rows.append((tuple(s["extra"]), [1.0], [1.0], True))
+        return [_cfg(name, **dict(zip(("activation", "W_std", "b_std", "hidden_layers"), a)), seed=seed,
+                     intervals=intervals, train=train, detail=detail, **common)
+                for a, intervals, train, detail in rows for seed in s["seeds"]]
+    if name == "pt-error-budget":  # one width per configuration: every learning rate and seed of it
+        eb = s["eb"]
+        return [_cfg(name, **dict(zip(("activation", "W_std", "b_std", "hidden_layers"), eb["arch"])), width=w,
+                     n_points=s["n_points"], interval=eb["interval"], grid_eta=s["eta"], grid_beta=s["beta"],
+                     etas=list(eb["etas"]), seeds=list(eb["seeds"]), steps_at_grid_eta=eb["steps"],
+                     loss=list(s["loss"]), batched=eb["batched"])
+                for w in eb["widths"]]
     if name == "wp-alpha":
         return [_cfg(name, width=w, **ARCH, x0=X0, n_seeds=s["seeds_a"]) for w in s["widths_a"]]
     if name == "wp-drift":
@@ -247,6 +300,10 @@ def group_key(name: str):
         return lambda c: [c["steps"], c["seed"]]
     if name == "ap-mean-field":  # one batched training per architecture, seed and interval
         return lambda c: [c["width"], c["hidden_layers"], c["activation"], c["seed"], c["interval"]]
+    if name == "pt-networks":
+        return lambda c: [c["activation"], c["W_std"], c["b_std"], c["hidden_layers"], c["seed"]]
+    if name == "pt-error-budget":
+        return lambda c: c["width"]
     return lambda c: [c["width"], c.get("seed")]
 
 
@@ -362,6 +419,70 @@ def _compute_precision(configs):
     return out
 
 
+def pt_arch(c) -> tuple:
+    """(activation, W_std, b_std, hidden_layers) of a ``pt-*`` configuration."""
+    return (c["activation"], c["W_std"], c["b_std"], c["hidden_layers"])
+
+
+def pt_grids(c, intervals) -> dict:
+    """{s: the chapter's N equally spaced inputs on s Hubble lengths} of a ``pt-*`` configuration
+    (:func:`~nncosmo_helpers.dynamics.centred_interval` at the chapter's eta and beta)."""
+    from .. import dynamics
+
+    eta, beta = c.get("grid_eta", c.get("eta")), c.get("grid_beta", c.get("beta"))
+    return {float(s): dynamics.centred_interval(c["n_points"], float(s), eta=eta, beta=beta) for s in intervals}
+
+
+def _compute_pt_networks(configs):
+    from .. import dynamics
+    from ..experiments import error_budget, lattice_modes, modes
+    from ..train import train_momentum
+
+    out = []
+    for c in configs:
+        arch = pt_arch(c)
+        apply_fn, params = modes.build_network(arch, width=c["width"], seed=c["seed"])
+        grids = pt_grids(c, c["intervals"])
+        nk = modes.network_kernels(apply_fn, params, grids)
+        kw = dict(eta=c["eta"], beta=c["beta"], loss=_loss_of(c["loss"]), steps=c["steps"])
+        if c["detail"] and len(c["train"]) != 1:
+            raise ValueError("a detailed pt-networks configuration trains on exactly one interval")
+        trained, budget, lat = [], None, None
+        for s in c["train"]:
+            x = grids[float(s)]
+            if c["detail"]:  # every step with the initial and final kernels: the error budget and the lattice need them
+                run = train_momentum(apply_fn, params, x, **kw)
+                f, rec = modes.every(run, c["record_every"], c["steps"])
+                budget = error_budget.error_budget(apply_fn, params, x, run=run, **kw)
+                lat = lattice_modes.compare_network_lattice(apply_fn, params, x, n_modes=c["lattice_modes"],
+                                                            record_every=1, run=run, **kw)
+            else:
+                run = train_momentum(apply_fn, params, x, record_every=c["record_every"], compute_ntk=False, **kw)
+                f, rec = run.f, run.steps
+            md = dynamics.mode_decomposition(nk.kernels[list(grids).index(float(s))])
+            trained.append(modes.trained_network((*arch, float(s)), c["seed"], md, f, rec,
+                                                 degeneracy=dynamics.degeneracy_ratio(c["width"]),
+                                                 n_modes=c["n_modes"], **kw))
+        out.append({"value": encode({"kernels": nk, "trained": trained, "budget": budget, "lattice": lat})})
+    return out
+
+
+def _compute_pt_error_budget(configs):
+    from .. import cosmology
+    from ..experiments.error_budget import error_budget_grid
+
+    out = []
+    for c in configs:
+        flrw = cosmology.flrw_parameters(c["grid_eta"], c["grid_beta"])
+        x = pt_grids(c, [c["interval"]])[float(c["interval"])]
+        act, w, b, hl = pt_arch(c)
+        g = error_budget_grid(x, etas=c["etas"], widths=[c["width"]], seeds=c["seeds"], friction=flrw.friction,
+                              duration=c["steps_at_grid_eta"] * float(np.sqrt(c["grid_eta"])), loss=_loss_of(c["loss"]),
+                              batched=c["batched"], hidden_layers=hl, activation=act, W_std=w, b_std=b)
+        out.append({"value": encode(g)})
+    return out
+
+
 def _compute_mean_field(configs):
     from . import mean_field
 
@@ -370,7 +491,8 @@ def _compute_mean_field(configs):
 
 COMPUTE = {"ap-mean-field": _compute_mean_field, "oc-sweep": _compute_sweep, "oc-nesterov": _compute_nesterov, "oc-friedmann": _compute_friedmann,
            "oc-poly": _compute_poly, "oc-digits": _compute_digits, "wp-alpha": _compute_alpha,
-           "wp-drift": _compute_drift, "wp-precision": _compute_precision}
+           "wp-drift": _compute_drift, "wp-precision": _compute_precision, "pt-networks": _compute_pt_networks,
+           "pt-error-budget": _compute_pt_error_budget}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -443,5 +565,41 @@ def drift_scan(r: Read):
     return drift_scan_from_rows([c["width"] for c in r.configs], [row for rows in r.values for row in rows])
 
 
+class PerturbationNetworks(NamedTuple):
+    """``pt-networks`` as the perturbations chapter uses it, keyed by network: ``measured``
+    {(architecture, seed): NetworkKernels}, ``trained`` {(configuration key, seed): TrainedNetwork},
+    ``budget`` and ``lattice`` {(architecture, seed): ErrorBudget / NetworkLatticeModes} of the detailed
+    (off-grid) networks."""
+
+    measured: dict
+    trained: dict
+    budget: dict
+    lattice: dict
+
+
+def perturbation_networks(r: Read) -> PerturbationNetworks:
+    """:class:`PerturbationNetworks` of a read ``pt-networks`` scan."""
+    out = PerturbationNetworks({}, {}, {}, {})
+    for c, v in zip(r.configs, r.values):
+        net = (pt_arch(c), c["seed"])
+        out.measured[net] = v["kernels"]
+        for t in v["trained"]:
+            out.trained[tuple(t.key), t.seed] = t
+        if v["budget"] is not None:
+            out.budget[net] = v["budget"]
+        if v["lattice"] is not None:
+            out.lattice[net] = v["lattice"]
+    return out
+
+
+def error_budget_scan(r: Read):
+    """``pt-error-budget`` as one :class:`~nncosmo_helpers.experiments.error_budget.ErrorBudgetGrid` (widths in
+    grid order)."""
+    from ..experiments.error_budget import join_widths
+
+    return join_widths(r.values)
+
+
 __all__ = ["NAMES", "CHAPTERS", "SETTINGS", "DET", "DIFF", "F32", "SCAN_VERSIONS", "COMPUTE", "grid", "group_key", "settings", "encode",
-           "decode", "read", "chapter_profile", "Read", "poly_results", "alpha_scan", "drift_scan"]
+           "decode", "read", "chapter_profile", "Read", "poly_results", "alpha_scan", "drift_scan", "PT_ARCHS",
+           "PT_INTERVALS", "pt_arch", "pt_grids", "PerturbationNetworks", "perturbation_networks", "error_budget_scan"]
