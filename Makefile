@@ -109,7 +109,7 @@ $(NT_VENV)/.installed-stamp: tools/nt_reference/requirements.txt
 bench-ntk: $(STAMP) $(NT_VENV)/.installed-stamp
 	$(BIN)/python benchmarks/ntk.py --markdown --nt-python $(NT_VENV)/bin/python
 
-## make book-paper: run the paper-profile scans (Figs. 1-5 and the scans of the optimisers and width-and-precision chapters, scans.beyond; resumable: stored results are reused), then build the book on them (the chapters only read)
+## make book-paper: run the paper-profile scans (Figs. 1-5 and the chapters' scans of scans.beyond: background, perturbations, optimisers, width and precision, appendix; resumable: stored results are reused), then build the book on them (the chapters only read)
 .PHONY: book-paper bench-scans
 book-paper: $(STAMP)
 	$(BIN)/python -m nncosmo_helpers.scans --profile paper

@@ -23,7 +23,7 @@ continuum predictions and the writing of the records.
   configuration, with the rates of this machine measured when the script runs, not during the scan (the
   scan had the machine to itself; the rates are measured the same way, best of a few calls).
 * ``ap-mean-field`` (Appendix B) trains the paper's Fig. 5 architectures as Fig. 5 does and is counted
-  the same way. Fig. 2 (a closed form) and the other chapters' scans (``oc-*``, ``wp-*``) have no counted
+  the same way. Fig. 2 (a closed form) and the other chapters' scans (``oc-*``, ``wp-*``, ``bg-*``, ``pt-*``) have no counted
   work here; their measured times are listed so the total is complete.
 """
 from __future__ import annotations

@@ -176,3 +176,116 @@ def test_ratio_budget_adds_the_float64_deviation_and_the_gradient_change():
     # only the first point loses more than 1%: (0.002 + 10 * 2^-24 * 2 / 0.1) / 0.25 + (4 - 1) * 0.1 / 1
     assert budget.shape == (1,) and budget[0] == pytest.approx((0.002 + 200 / 2**24) / 0.25 + 0.3, rel=1e-12)
     assert float32_check(maps, rounding).ratio.shape == budget.shape
+
+
+# -- the background chapter's scans (scans.background) --------------------------------------------------------------
+def test_background_grids_hold_the_chapters_settings():
+    from nncosmo_helpers.scans import background as bg
+
+    assert beyond.CHAPTERS["background"] == bg.NAMES == ("bg-runs", "bg-lag", "bg-limit")
+    pairs = [(0.1111, 0.0), (0.4444, 0.0), (0.0011, 0.5), (0.0278, 0.5), (0.1111, 0.5)]
+    losses = {"quick": [[0.1, 10.0, 2], [0.2, 10.0, 2], [0.2, 1.0, 2], [0.1, 10.0, 4]],
+              "paper": [[m, f0, n] for n in (2, 4) for f0 in (1.0, 10.0) for m in (0.01, 0.1, 0.2)]}
+    eps_scan = {"quick": np.geomspace(1e-2, 30.0, 8), "paper": np.geomspace(1e-3, 30.0, 10)}
+    for profile, hidden in (("quick", 1), ("paper", 2)):
+        runs = scans.grid("bg-runs", profile)
+        net = dict(width=1000, hidden_layers=hidden, activation="erf", W_std=1.0, b_std=0.05, seed=0, x0=1.0)
+        for name in bg.NAMES:
+            assert all({k: c[k] for k in net} == net for c in scans.grid(name, profile))
+        pair_runs, sweep = runs[:-6], runs[-6:]
+        assert [(c["loss"], (c["eta"], c["beta"])) for c in pair_runs] == [(lo, p) for lo in losses[profile] for p in pairs]
+        assert all(c["epsilon"] is None and c["steps"] == 1000 and c["record_every"] == 10 for c in pair_runs)
+        assert [c["epsilon"] for c in sweep] == [0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
+        assert all(c["eta"] is None and c["loss"] == [0.1, 10.0, 2] and c["beta"] == 0.0 for c in sweep)
+        lag = scans.grid("bg-lag", profile)
+        assert np.array_equal([c["epsilon"] for c in lag], eps_scan[profile])  # bit for bit: the chapter's np.geomspace
+        assert all((c["relaxation_times"], c["samples"], c["loss"]) == (12.0, 3000, [0.1, 10.0, 2]) for c in lag)
+        (limit,) = scans.grid("bg-limit", profile)
+        assert (limit["loss"], limit["factors"], limit["steps"]) == ([0.2, 1.0, 2], [0.9, 1.1, 1.5, 2.0, 3.0], 1000)
+        # bg-runs: one group per loss (its pairs), one for the sweep; each group has one network
+        key = scans.group_key("bg-runs")
+        groups = {}
+        for c in runs:
+            groups.setdefault(canonical_json(key(c)), []).append(c)
+        assert len(groups) == len(losses[profile]) + 1
+        assert all(len({canonical_json({k: c[k] for k in net}) for c in g}) == 1 for g in groups.values())
+
+
+def _small_background_configs():
+    """Width-16 versions of the three scans' configurations: a converged run, one far beyond the linear
+    stability limit (it diverges), one of the epsilon sweep; the lag at one epsilon; the stability-limit runs."""
+    from nncosmo_helpers import ntk
+
+    small = dict(width=16, steps=40, record_every=10)
+    run = {**scans.grid("bg-runs", "quick")[0], **small}  # loss (0.1, 10, 2), eta 0.1111, beta 0
+    # the scans' cached network functions, so that the jitted training loops compile once for scans and references
+    init_fn, apply_fn = beyond._mlp(16, 1, "erf", 1.0, 0.05)
+    params, x0 = init_fn(jax.random.PRNGKey(0), 1), np.ones((1, 1))
+    alpha = float(ntk.alpha(apply_fn, params, x0))
+    quartic_far = PolynomialLoss(0.1, 10.0, 4)
+    eta_div = 20.0 * 2.0 / (alpha * float(quartic_far.second(float(apply_fn(params, x0)[0, 0]))))  # 20 x eta_stab
+    diverged = {**run, "loss": [0.1, 10.0, 4], "eta": eta_div}
+    sweep = {**scans.grid("bg-runs", "quick")[-3], **small}  # epsilon = 1
+    lag = {**scans.grid("bg-lag", "quick")[3], "width": 16, "samples": 5}  # 5 samples: the runs' ODE shape
+    limit = {**scans.grid("bg-limit", "quick")[0], "width": 16, "steps": 30, "factors": [0.9, 3.0]}
+    return [run, diverged, sweep], [lag], [limit], (apply_fn, params, x0)
+
+
+def test_background_scans_store_what_the_experiments_return(tmp_path, monkeypatch):
+    from nncosmo_helpers import cosmology, ntk, train
+    from nncosmo_helpers.experiments import background as experiment
+    from nncosmo_helpers.scans import background as bg
+
+    runs, lags, limits, (apply_fn, params, x0) = _small_background_configs()
+    in_memory = [beyond.decode(r["value"]) for r in scans.compute("bg-runs", runs)]  # what `read` does without a store
+    scans.run("bg-runs", "quick", tmp_path, configs=runs, progress=False)
+    assert (tmp_path / "quick" / "bg-runs").is_dir()
+    # reloaded from disk (not recomputed), decoded: equal to the in-memory computation and to the experiment itself
+    with monkeypatch.context() as m:
+        m.setitem(scans.COMPUTE, "bg-runs", lambda cs: pytest.fail("recomputed a stored result"))
+        values = [beyond.decode(r["value"]) for r in scans.run("bg-runs", "quick", tmp_path, configs=runs, progress=False)]
+    assert all(_same(a, b) for a, b in zip(values, in_memory))
+    run, diverged, sweep = runs
+    direct = experiment.compare_backgrounds(apply_fn, params, x0, eta=run["eta"], beta=run["beta"],
+                                            loss=PolynomialLoss(*run["loss"]), steps=40, record_every=10)
+    assert _same(values[0], direct)
+    with pytest.raises(train.TrainingDiverged) as err:
+        experiment.compare_backgrounds(apply_fn, params, x0, eta=diverged["eta"], beta=0.0,
+                                       loss=PolynomialLoss(*diverged["loss"]), steps=40, record_every=10)
+    d = values[1]
+    assert isinstance(d, bg.DivergedRun) and (d.message, d.step, d.stability_ratio) == (str(err.value), err.value.step,
+                                                                                        err.value.stability_ratio)
+    assert d.eta == diverged["eta"] and d.loss == PolynomialLoss(*diverged["loss"]) and d.stability_ratio > 1
+    alpha, f_init = float(ntk.alpha(apply_fn, params, x0)), float(apply_fn(params, x0)[0, 0])
+    eta = sweep["epsilon"] * cosmology.eta_max_vacuum(alpha, PolynomialLoss(*sweep["loss"]), f_init, beta=0.0)
+    assert _same(values[2], experiment.compare_backgrounds(apply_fn, params, x0, eta=eta, beta=0.0,
+                                                           loss=PolynomialLoss(*sweep["loss"]), steps=40, record_every=10))
+    # the chapter's lists: the diverged pair is skipped with its stability ratio; a diverged sweep run raises
+    read = beyond.Read(runs, values, "quick")
+    comp = bg.comparisons(read)
+    assert _same(comp.runs, [direct]) and comp.sweep == [values[2]]
+    assert comp.skipped == [(diverged["eta"], 0.0, PolynomialLoss(0.1, 10.0, 4), err.value.stability_ratio)]
+    with pytest.raises(train.TrainingDiverged):
+        bg.comparisons(beyond.Read([run, {**diverged, "epsilon": 30.0}], [values[0], d], "quick"))
+    # bg-lag and bg-limit
+    (lag,) = [beyond.decode(r["value"]) for r in scans.run("bg-lag", "quick", tmp_path, configs=lags, progress=False)]
+    assert _same(lag, cosmology.backgrounds_at_epsilon(alpha, PolynomialLoss(0.1, 10.0, 2), f_init, epsilon=lags[0]["epsilon"],
+                                                       beta=0.0, relaxation_times=12.0, samples=5))
+    stored_limit = scans.run("bg-limit", "quick", tmp_path, configs=limits, progress=False)
+    limit = bg.stability_limit(beyond.Read(limits, [beyond.decode(r["value"]) for r in stored_limit], "quick"))
+    ref = experiment.stability_limit_runs(apply_fn, params, x0, loss=PolynomialLoss(0.2, 1.0, 2), factors=(0.9, 3.0), steps=30)
+    ref = ref._replace(runs={c: r._replace(params=None) for c, r in ref.runs.items()})  # stored without final params
+    assert list(limit.runs) == [0.9, 3.0] and _same(limit._replace(runs=None), ref._replace(runs=None))
+    assert all(_same(limit.runs[c], ref.runs[c]._replace(**{k: _np(v) for k, v in ref.runs[c]._asdict().items()}))
+               for c in ref.runs)
+    assert limit.alpha_ratio == pytest.approx(ref.alpha_ratio, nan_ok=True) and limit.peak == ref.peak
+
+
+def _np(v):
+    """A JAX array as the NumPy array the store gives back (same dtype and values)."""
+    return np.asarray(v) if isinstance(v, jax.Array) else v
+
+
+def test_background_chapter_falls_back_to_quick(tmp_path):
+    assert beyond.chapter_profile("background", "paper", tmp_path) == "quick"
+    assert beyond.settings("background", "quick")["network"]["hidden_layers"] == 1

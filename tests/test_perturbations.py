@@ -304,7 +304,10 @@ def test_training_summary_takes_the_median_seed_by_seed():
     st, _ = ts.spreads["mean-err-uni"]
     # seed 0: median(1, 3) = 2; seed 1: median(2, 10) = 6 (x 1e-3); median over seeds 4, range [2, 6]
     assert st.values == pytest.approx((2e-3, 6e-3)) and st.median == pytest.approx(4e-3) and st.spread == pytest.approx(4e-3)
-    assert ts.counts == {"grid-trained": 2, "grid-moving": 0, "moving-uniform": 4, "still": 2}
+    assert ts.counts == {"grid-trained": 2, "grid-moving": 0, "moving-uniform": 4, "grid-moving-uniform": 0,
+                         "off-grid-moving-uniform": 4, "still": 2}
+    on_b = xmodes.training_summary(runs, grid_keys=[("erf", 0.1, 0.01, 2, 1.0), b], focus=a).counts
+    assert (on_b["grid-trained"], on_b["grid-moving"], on_b["grid-moving-uniform"], on_b["off-grid-moving-uniform"]) == (4, 2, 2, 2)
     k_max, k_st = ts.still_kappa1_max
     assert k_max == 4e-4 and (k_st.low, k_st.high) == (2e-4, 4e-4)
     # focus: erf (1, 0.5) only, one value per seed

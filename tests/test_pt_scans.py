@@ -31,8 +31,19 @@ def test_grids_hold_the_chapters_settings():
     p = scans.grid("pt-networks", "paper")
     assert len(p) == (8 + 1) * 5 and all(c["width"] == 1000 for c in p)
     assert all(c["train"] == [0.1, 1.0] for c in p if not c["detail"])       # the paper profile trains every configuration
-    assert [c["width"] for c in scans.grid("pt-error-budget", "paper")] == [64, 128, 256, 512, 1000]
-    assert scans.grid("pt-error-budget", "quick")[0]["etas"] == [1 / 9, 1 / 16, 1 / 25]
+    # every trained configuration of the chapter, and the extra network, for every seed
+    for profile in ("quick", "paper"):
+        s = beyond.settings("perturbations", profile)
+        have = {((*beyond.pt_arch(c), t), c["seed"]) for c in scans.grid("pt-networks", profile) for t in c["train"]}
+        want = {(tuple(k), seed) for k in [(*s["extra"], s["extra_interval"]), *s["train"]] for seed in s["seeds"]}
+        assert have == want
+    ebp = scans.grid("pt-error-budget", "paper")
+    assert [c["width"] for c in ebp] == [64, 128, 256, 512, 1000]
+    assert all(c["etas"] == [1 / 9, 1 / 36, 1 / 144] and c["seeds"] == [0, 1, 2, 3, 4] and c["steps_at_grid_eta"] == 1000
+               and c["batched"] is False for c in ebp)
+    ebq = scans.grid("pt-error-budget", "quick")
+    assert all(c["etas"] == [1 / 9, 1 / 16, 1 / 25] and c["seeds"] == [0, 1] and c["steps_at_grid_eta"] == 100
+               and c["batched"] is True for c in ebq)
     assert beyond.CHAPTERS["perturbations"] == ("pt-networks", "pt-error-budget")
 
 
@@ -71,6 +82,23 @@ def test_stored_network_equals_the_experiments_called_directly(tmp_path, detail)
         np.testing.assert_allclose(stored["lattice"].field_amplitude, lat.field_amplitude, rtol=1e-9, atol=1e-14)
     else:
         assert stored["budget"] is None and stored["lattice"] is None
+    # the chapter's view of the scan
+    view = beyond.perturbation_networks(beyond.Read([c], [stored], "quick"))
+    assert list(view.measured) == [(arch, c["seed"])] and view.trained[t.key, c["seed"]] is t
+    assert list(view.budget) == ([(arch, c["seed"])] if detail else []) and len(view.lattice) == len(view.budget)
+
+
+def test_every_reads_the_rows_of_a_finer_record():
+    x = dynamics.centred_interval(6, 1.0, eta=1 / 9, beta=0.0)
+    apply_fn, params = modes.build_network(("erf", 1.0, 0.5, 1), width=8, seed=0)
+    run = train_momentum(apply_fn, params, x, eta=1 / 9, beta=0.0, loss=PolynomialLoss(0.1, 1.0, 2), steps=20,
+                         record_every=2, compute_ntk=False)
+    f, rec = modes.every(run, 10, 20)
+    assert rec.tolist() == [0, 10, 20] and np.array_equal(f, np.asarray(run.f)[[0, 5, 10]])
+    with pytest.raises(ValueError):
+        modes.every(run, 5, 20)            # 5 is not a multiple of the record's 2 steps
+    with pytest.raises(ValueError):
+        modes.every(run, 10, 40)           # the record ends at 20
 
 
 def test_spectrum_from_stored_kernels_equals_the_computed_one():
@@ -102,5 +130,8 @@ def test_error_budget_widths_join_into_the_grid_of_all_widths():
     np.testing.assert_array_equal(joined.widths, whole.widths)
     for name in ("continuum", "continuum_corrected", "drift", "total", "kappa1"):
         np.testing.assert_allclose(getattr(joined, name), getattr(whole, name), rtol=1e-12)
+    for changed in (dict(seeds=np.array([3, 4])), dict(etas=whole.etas * 2), dict(steps=whole.steps + 1)):
+        with pytest.raises(ValueError):
+            error_budget.join_widths([whole, whole._replace(**changed)])
     with pytest.raises(ValueError):
-        error_budget.join_widths([whole, whole._replace(seeds=np.array([3, 4]))])
+        error_budget.join_widths([])

@@ -134,7 +134,8 @@ def build_network(arch, *, width, seed):
 
 class NetworkKernels(NamedTuple):
     """One network before training on each interval: ``intervals`` (s in Hubble lengths), ``kernels``
-    (n_intervals, N, N), the empirical NTK (eqs. 11-13), and ``f_init`` (n_intervals, N), its outputs."""
+    (n_intervals, N, N), the empirical NTK Theta (eq. 5; decomposed in eqs. 11-13), and ``f_init``
+    (n_intervals, N), its outputs."""
 
     intervals: tuple
     kernels: np.ndarray
@@ -495,7 +496,8 @@ class TrainingSummary(NamedTuple):
     """The numbers the chapter states about a trained ensemble (:func:`trained_network` per network).
 
     ``counts``: {name: integer}: "grid-trained"/"grid-moving" (networks of the spectrum grid ``grid_keys``
-    trained / moving), "moving-uniform" and "still" (the first two groups of :func:`split_trained`).
+    trained / moving), "moving-uniform" and "still" (the first two groups of :func:`split_trained`), and
+    "grid-moving-uniform"/"off-grid-moving-uniform" (the moving uniform-v_1 networks on / off that grid).
     ``spreads``: {name: (SeedSpread, what)}: each a statistic of one group of networks, its median over
     networks taken seed by seed and then over seeds (:func:`nncosmo_helpers.ensemble.over_seeds`), with
     ``what`` naming it. ``still_kappa1_max``: the largest kappa_1 of a barely moving network and the
@@ -511,7 +513,8 @@ def training_summary(trained, *, grid_keys, focus) -> TrainingSummary:
     """:class:`TrainingSummary` of ``trained``; ``focus``: the configuration key of the moving, uniform-v_1
     network whose modes the chapter follows one by one (eq. 16 against eq. 9 for mode 2)."""
     mov_uni, still, non = split_trained(trained)
-    grid_runs = [r for r in trained if r.key in set(map(tuple, grid_keys))]
+    on_grid = set(map(tuple, grid_keys))
+    grid_runs = [r for r in trained if r.key in on_grid]
     still_w01 = [r for r in still if r.key[1] == 0.1]
     a_runs = [r for r in trained if r.key == tuple(focus)]
     frozen = [r for r in mov_uni if not np.isnan(r.frozen_change)]
@@ -535,8 +538,10 @@ def training_summary(trained, *, grid_keys, focus) -> TrainingSummary:
         "a-rel-obs": (seeds(a_runs, lambda r: abs(r.comparison.relative_change_observed[0])), f"mode 2's change, {fl}"),
         "a-rel-pred": (seeds(a_runs, lambda r: abs(r.comparison.relative_change_predicted[0])), f"eq. 16's mode 2 change, {fl}"),
     }
+    n_grid_mov_uni = sum(r.key in on_grid for r in mov_uni)
     counts = {"grid-trained": len(grid_runs), "grid-moving": sum(r.moving for r in grid_runs),
-              "moving-uniform": len(mov_uni), "still": len(still)}
+              "moving-uniform": len(mov_uni), "grid-moving-uniform": n_grid_mov_uni,
+              "off-grid-moving-uniform": len(mov_uni) - n_grid_mov_uni, "still": len(still)}
     kmax = (float("nan"), spread([]))
     if still:
         top = max(still, key=lambda r: r.kappa[0])

@@ -1,5 +1,5 @@
 """The scans of the chapters beyond the paper's figures ("Optimisers as cosmologies", "Width and precision"),
-of the perturbations chapter and of the appendix.
+of the background and perturbations chapters and of the appendix.
 
 Every network these chapters train is a configuration of one of the scans below, computed and
 stored exactly like the scans of Figs. 1-5 (same :class:`~nncosmo_helpers.results.ResultStore`, same
@@ -19,6 +19,8 @@ read. A scan is named by a string (the figures by their number):
 * ``wp-precision`` -- the float64/float32 maps of one network over (eta, beta) with the rounding
   prediction (:func:`~nncosmo_helpers.experiments.precision.precision_maps`,
   :func:`~nncosmo_helpers.experiments.precision.rounding_prediction`);
+* ``bg-runs``, ``bg-lag``, ``bg-limit`` -- the background chapter's networks against the two backgrounds
+  of eq. 6, its backgrounds at epsilon, its runs across the stability limit (:mod:`.background`).
 * ``pt-networks`` -- one network of the perturbations chapter (architecture, seed): its empirical NTK and
   initial outputs on each interval (:func:`~nncosmo_helpers.experiments.modes.network_kernels`), its
   training on the chapter's intervals against eqs. 15/16 and eq. 9
@@ -49,14 +51,16 @@ import numpy as np
 
 from .. import network, profiles
 from ..loss import PolynomialLoss
+from .grids import ACTIVATIONS, FIG5_SCALES
 
 #: Per scan: bump when its compute function changes what it stores.
 SCAN_VERSIONS = {"oc-sweep": 1, "oc-nesterov": 1, "oc-friedmann": 1, "oc-poly": 1, "oc-digits": 1,
-                 "wp-alpha": 1, "wp-drift": 1, "wp-precision": 1, "ap-mean-field": 2, "pt-networks": 1,
-                 "pt-error-budget": 1}
+                 "wp-alpha": 1, "wp-drift": 1, "wp-precision": 1, "ap-mean-field": 2,
+                 "bg-runs": 1, "bg-lag": 1, "bg-limit": 1, "pt-networks": 1, "pt-error-budget": 1}
 NAMES = tuple(SCAN_VERSIONS)
 #: The scans each chapter reads.
-CHAPTERS = {"optimisers_as_cosmologies": tuple(n for n in NAMES if n.startswith("oc-")),
+CHAPTERS = {"background": tuple(n for n in NAMES if n.startswith("bg-")),
+            "optimisers_as_cosmologies": tuple(n for n in NAMES if n.startswith("oc-")),
             "width_and_precision": tuple(n for n in NAMES if n.startswith("wp-")),
             "appendix": ("ap-mean-field",),
             "perturbations": ("pt-networks", "pt-error-budget")}
@@ -66,18 +70,41 @@ ARCH = dict(hidden_layers=2, activation="erf", W_std=1.0, b_std=0.05)
 X0 = 1.0
 
 #: The architectures of the perturbations chapter: the paper's Fig. 5 grid, (activation, W_std, b_std, hidden layers).
-PT_ARCHS = tuple((act, w, b, hl) for act in ("erf", "relu") for w, b in ((0.1, 0.01), (1.0, 0.05)) for hl in (1, 2))
+PT_ARCHS = tuple((act, w, b, hl) for act in ACTIVATIONS for w, b in reversed(FIG5_SCALES) for hl in (1, 2))
 PT_INTERVALS = (0.1, 1.0)  # in Hubble lengths
+
+
+#: The network off the paper's grid whose mean field moves with a uniform v1 (trained on ``PT_EXTRA_INTERVAL``
+#: Hubble lengths, every step, with its error budget and lattice comparison; the error-budget grid's architecture).
+PT_EXTRA, PT_EXTRA_INTERVAL = ("erf", 1.0, 0.5, 2), 1.0
 
 
 def _pt_settings(*, width, seeds, train, eb):
     return dict(width=width, seeds=seeds, steps=1000, n_points=100, eta=1 / 9, beta=0.0, loss=(0.1, 1.0, 2),
-                intervals=PT_INTERVALS, archs=PT_ARCHS, extra=("erf", 1.0, 0.5, 2), train=train, record_every=10,
-                n_modes=4, lattice_modes=6, eb=dict(arch=("erf", 1.0, 0.5, 2), interval=1.0, **eb))
+                intervals=PT_INTERVALS, archs=PT_ARCHS, extra=PT_EXTRA, extra_interval=PT_EXTRA_INTERVAL, train=train,
+                record_every=10, n_modes=4, lattice_modes=6, eb=dict(arch=PT_EXTRA, interval=PT_EXTRA_INTERVAL, **eb))
 
 
 #: The grids of each profile. Losses are (m, f0, n) of eq. 20.
 SETTINGS = {
+    # the network of book/background.md (its hidden layers per profile), the paper's (eta, beta) pairs times the
+    # profile's losses, the sweep eta = epsilon eta_max of the loss ``loss`` (eps_net: trained, eps_scan: the two
+    # backgrounds alone, over ``relaxation_times``), and the runs at multiples of the stability limit (``limit``)
+    "background": {
+        "quick": dict(network=dict(width=1000, hidden_layers=1, activation="erf", W_std=1.0, b_std=0.05), seed=0, x0=1.0,
+                      pairs=((0.1111, 0.0), (0.4444, 0.0), (0.0011, 0.5), (0.0278, 0.5), (0.1111, 0.5)),
+                      losses=((0.1, 10.0, 2), (0.2, 10.0, 2), (0.2, 1.0, 2), (0.1, 10.0, 4)), steps=1000, record_every=10,
+                      loss=(0.1, 10.0, 2), sweep_beta=0.0, eps_net=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
+                      eps_scan=tuple(np.geomspace(1e-2, 30.0, 8).tolist()), relaxation_times=12.0, samples=3000,
+                      limit=dict(loss=(0.2, 1.0, 2), factors=(0.9, 1.1, 1.5, 2.0, 3.0), steps=1000)),
+        "paper": dict(network=dict(width=1000, hidden_layers=2, activation="erf", W_std=1.0, b_std=0.05), seed=0, x0=1.0,
+                      pairs=((0.1111, 0.0), (0.4444, 0.0), (0.0011, 0.5), (0.0278, 0.5), (0.1111, 0.5)),
+                      losses=tuple((m, f0, n) for n in (2, 4) for f0 in (1.0, 10.0) for m in (0.01, 0.1, 0.2)),
+                      steps=1000, record_every=10,
+                      loss=(0.1, 10.0, 2), sweep_beta=0.0, eps_net=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
+                      eps_scan=tuple(np.geomspace(1e-3, 30.0, 10).tolist()), relaxation_times=12.0, samples=3000,
+                      limit=dict(loss=(0.2, 1.0, 2), factors=(0.9, 1.1, 1.5, 2.0, 3.0), steps=1000)),
+    },
     "optimisers_as_cosmologies": {
         "quick": dict(width=512, seeds=(0,), etas=(1 / 9, 1 / 36), losses=((0.1, 1.0, 2), (0.01, 1.0, 2)),
                       steps=1000, beta=0.5, ns=(4, 8, 16, 32), T=16, loss_b=(0.5, 1.0, 2), steps_c=4000,
@@ -234,6 +261,10 @@ def grid(name: str, profile: str | None = None) -> list[dict]:
         from . import mean_field
 
         return [_cfg(name, **c) for c in mean_field.grid(profiles.get_profile(profile))]
+    if name.startswith("bg-"):  # the background chapter: scans.background
+        from . import background
+
+        return [_cfg(name, **c) for c in background.grid(name, settings("background", profile))]
     s = settings(_chapter_of(name), profile)
     if name == "oc-sweep":  # seeds x losses x learning rates x schedules: the order of duality_sweep
         from ..experiments.schedules import cosmology_schedules
@@ -267,7 +298,7 @@ def grid(name: str, profile: str | None = None) -> list[dict]:
                       steps=s["steps"], record_every=s["record_every"], n_modes=s["n_modes"],
                       lattice_modes=s["lattice_modes"])
         rows = [(a, list(s["intervals"]), [k[4] for k in s["train"] if tuple(k[:4]) == a], False) for a in s["archs"]]
-        rows.append((tuple(s["extra"]), [1.0], [1.0], True))
+        rows.append((tuple(s["extra"]), [s["extra_interval"]], [s["extra_interval"]], True))
         return [_cfg(name, **dict(zip(("activation", "W_std", "b_std", "hidden_layers"), a)), seed=seed,
                      intervals=intervals, train=train, detail=detail, **common)
                 for a, intervals, train, detail in rows for seed in s["seeds"]]
@@ -292,6 +323,10 @@ def grid(name: str, profile: str | None = None) -> list[dict]:
 
 def group_key(name: str):
     """Configurations with equal keys are computed together (one network, one compilation)."""
+    if name.startswith("bg-"):
+        from . import background
+
+        return background.group_key(name)
     if name == "oc-sweep":
         return lambda c: [c["schedule"], c["seed"]]
     if name in ("oc-poly", "oc-digits"):
@@ -489,7 +524,14 @@ def _compute_mean_field(configs):
     return [{"value": encode(r)} for r in mean_field.compute(configs)]
 
 
-COMPUTE = {"ap-mean-field": _compute_mean_field, "oc-sweep": _compute_sweep, "oc-nesterov": _compute_nesterov, "oc-friedmann": _compute_friedmann,
+def _compute_background(configs):
+    from . import background
+
+    return background.compute(configs)
+
+
+COMPUTE = {"bg-runs": _compute_background, "bg-lag": _compute_background, "bg-limit": _compute_background,
+           "ap-mean-field": _compute_mean_field, "oc-sweep": _compute_sweep, "oc-nesterov": _compute_nesterov, "oc-friedmann": _compute_friedmann,
            "oc-poly": _compute_poly, "oc-digits": _compute_digits, "wp-alpha": _compute_alpha,
            "wp-drift": _compute_drift, "wp-precision": _compute_precision, "pt-networks": _compute_pt_networks,
            "pt-error-budget": _compute_pt_error_budget}
