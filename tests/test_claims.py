@@ -85,6 +85,18 @@ def test_changed_tolerance_or_budget_fails(key, value):
     assert key in msg and "'x'" in msg
 
 
+@pytest.mark.parametrize("key", ["rtol", "atol"])
+def test_tolerance_noise_passes_but_a_new_order_fails(key):
+    """A measured tolerance moves with the data's round-off between CPUs: within TOLERANCE_SLACK it is the same
+    budget; beyond it (here 5 %), a refresh is needed."""
+    near = {**NUM, key: NUM[key] * (1 + 0.5 * claims_tool.TOLERANCE_SLACK)}
+    assert _cmp({"x": NUM}, {"x": near}) == []
+    (msg,) = _cmp({"x": NUM}, {"x": {**NUM, key: NUM[key] * 1.05}})
+    assert key in msg and "refresh" in msg
+    zero = {**NUM, key: 0.0}
+    assert _cmp({"x": zero}, {"x": zero}) == [] and len(_cmp({"x": zero}, {"x": {**NUM, key: 1e-300}})) == 1
+
+
 def test_verdict_turned_number_fails():
     assert len(_cmp({"x": {"verdict": "yes"}}, {"x": NUM})) == 1
 
