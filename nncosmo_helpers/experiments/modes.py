@@ -599,7 +599,7 @@ def training_verdicts(trained) -> list:
                            "moving, v₁ uniform: " + on(fz), "Confirmed" if worst < FROZEN_BAR else "Not confirmed"))
     else:
         out.append(Verdict("freezing-moving", "“this suppression … leads to a freezing of the perturbations” (eq. 16)",
-                           "–", "no moving network with a uniform v₁ and a mode of κᵢ < 0.01", "Not tested"))
+                           "–", f"no moving network with a uniform v₁ and a mode of κᵢ < {FROZEN_KAPPA:g}", "Not tested"))
     if still:
         kmax = max(float(r.kappa[0]) for r in still)
         out.append(Verdict("freezing-still", "freezing on networks that barely move",
