@@ -286,6 +286,22 @@ def _np(v):
     return np.asarray(v) if isinstance(v, jax.Array) else v
 
 
-def test_background_chapter_falls_back_to_quick(tmp_path):
+def test_background_chapter_reads_paper_only_when_all_three_scans_are_stored(tmp_path, monkeypatch):
+    from nncosmo_helpers.scans import grids
+
     assert beyond.chapter_profile("background", "paper", tmp_path) == "quick"
-    assert beyond.settings("background", "quick")["network"]["hidden_layers"] == 1
+    names = beyond.CHAPTERS["background"]
+    assert names == ("bg-runs", "bg-lag", "bg-limit")
+    for name in names:                                   # stand-ins for every paper configuration of the three
+        st = ResultStore(tmp_path / "paper" / name)
+        for k, c in enumerate(scans.grid(name, "paper")):
+            st.save(c, {"value": beyond.encode(np.array([float(k)]))})
+        if name != names[-1]:
+            assert beyond.chapter_profile("background", "paper", tmp_path) == "quick"
+    assert beyond.chapter_profile("background", "paper", tmp_path) == "paper"
+    monkeypatch.setitem(scans.COMPUTE, "bg-lag", lambda cs: pytest.fail("computed instead of reading"))
+    assert [float(v[0]) for v in beyond.read("bg-lag", "paper", tmp_path).values] == list(range(10))
+    # one definition of the grids: the paper's pairs (footnote 5), losses (eq. 20) and network
+    paper, quick = beyond.settings("background", "paper"), beyond.settings("background", "quick")
+    assert paper["pairs"] == quick["pairs"] == grids.ETA_BETA and paper["losses"] == grids.LOSSES
+    assert paper["network"] == dict(width=1000, **beyond.ARCH) and quick["network"]["hidden_layers"] == 1

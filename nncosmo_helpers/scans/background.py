@@ -16,7 +16,8 @@ stored, :func:`~nncosmo_helpers.scans.beyond.read` computes them in memory witho
 * ``bg-lag`` -- :func:`~nncosmo_helpers.cosmology.backgrounds_at_epsilon`, the two backgrounds of
   eq. 6 alone (no training) at eta = epsilon * eta_max over twelve relaxation times, for the
   network's alpha and f_init. Network-free but stiff at small epsilon (the paper profile's ten values
-  took 27 s, most of it at epsilon = 1e-3, measured on two shared cores), so it is stored as well.
+  took 27 s as a chapter cell and 42 s as a scan, on two cores shared with other jobs, most of it at
+  epsilon = 1e-3), so it is stored as well.
 * ``bg-limit`` -- :func:`~nncosmo_helpers.experiments.background.stability_limit_runs`, the network
   trained at multiples of its linear stability limit (eq. bg-etastab). Stored without the final
   parameters of its runs (``TrainResult.params = None``: a million numbers per run at width 1000 and
@@ -26,7 +27,8 @@ The network is that of the chapter (``SETTINGS["background"]`` of :mod:`.beyond`
 NTK parameterisation, (W_std, b_std) = (1, 0.05), one hidden layer in the quick profile and two in
 the paper profile, seed 0, trained on the single input x0 = 1). :func:`comparisons` and
 :func:`stability_limit` turn what :func:`~nncosmo_helpers.scans.beyond.read` returns back into the
-objects the chapter used to compute in memory.
+objects the chapter used to compute in memory; :func:`network` is the chapter's network (the one place it
+is built).
 """
 
 from __future__ import annotations
@@ -115,7 +117,10 @@ def group_key(name: str):
 # ------------------------------------------------------------------------------------------------
 # computing
 # ------------------------------------------------------------------------------------------------
-class _Network(NamedTuple):
+class Network(NamedTuple):
+    """The chapter's homogeneous network at its input ``x0`` (1, 1): ``alpha`` = Theta(x0, x0) (eq. 7) and its
+    initial output ``f_init``."""
+
     apply_fn: object
     params: object
     x0: jax.Array
@@ -123,18 +128,24 @@ class _Network(NamedTuple):
     f_init: float
 
 
+def network(s: dict) -> Network:
+    """The :class:`Network` of the settings ``s`` (``beyond.settings("background", profile)``): the one the
+    chapter shows and every scan of this module trains."""
+    return _network(*(dict(s["network"], seed=s["seed"], x0=s["x0"])[k] for k in NETWORK_KEYS))
+
+
 @functools.lru_cache(maxsize=4)
-def _network(width, hidden_layers, activation, W_std, b_std, seed, x0) -> _Network:
-    """The chapter's network at its input: alpha = Theta(x0, x0) (eq. 7) and f_init, as the chapter computes them."""
+def _network(width, hidden_layers, activation, W_std, b_std, seed, x0) -> Network:
+    """:class:`Network` of one architecture, seed and input (cached: the scans of one network share it)."""
     from .beyond import _mlp  # one (init_fn, apply_fn) per architecture: the jitted training loops compile once
 
     init_fn, apply_fn = _mlp(width, hidden_layers, activation, W_std, b_std)
     params = init_fn(jax.random.PRNGKey(seed), 1)
     x = jnp.full((1, 1), x0)
-    return _Network(apply_fn, params, x, float(ntk.alpha(apply_fn, params, x)), float(apply_fn(params, x)[0, 0]))
+    return Network(apply_fn, params, x, float(ntk.alpha(apply_fn, params, x)), float(apply_fn(params, x)[0, 0]))
 
 
-def _net(c) -> _Network:
+def _net(c) -> Network:
     return _network(*(c[k] for k in NETWORK_KEYS))
 
 

@@ -34,7 +34,9 @@ read. A scan is named by a string (the figures by their number):
 The settings of each profile are :data:`SETTINGS` (``quick``: what the chapters computed in the
 quick profile; ``paper``: their paper-profile grids). A result is the experiment's own return value
 (a NamedTuple of arrays) encoded losslessly as JSON (:func:`encode`: dtypes, shapes, NaN and inf
-kept), so :func:`read` gives back exactly the objects the chapter would have computed in memory.
+kept), so :func:`read` gives back exactly the objects the chapter would have computed in memory (the
+background chapter's scans store a diverged run as a record of its divergence and the stability-limit runs
+without their final parameters, which the chapter does not use: :mod:`.background`).
 :func:`chapter_profile` decides which profile a chapter shows: the requested one when every scan of
 the chapter is stored, otherwise the quick one (stored, or computed in memory without storing).
 """
@@ -51,7 +53,7 @@ import numpy as np
 
 from .. import network, profiles
 from ..loss import PolynomialLoss
-from .grids import ACTIVATIONS, FIG5_SCALES
+from .grids import ACTIVATIONS, ETA_BETA, FIG5_SCALES, LOSSES
 
 #: Per scan: bump when its compute function changes what it stores.
 SCAN_VERSIONS = {"oc-sweep": 1, "oc-nesterov": 1, "oc-friedmann": 1, "oc-poly": 1, "oc-digits": 1,
@@ -65,7 +67,8 @@ CHAPTERS = {"background": tuple(n for n in NAMES if n.startswith("bg-")),
             "appendix": ("ap-mean-field",),
             "perturbations": ("pt-networks", "pt-error-budget")}
 
-#: The homogeneous network of both chapters (NTK parameterisation, two erf hidden layers) at x0 = 1.
+#: The homogeneous network of the optimisers, width-and-precision and background chapters (NTK parameterisation,
+#: two erf hidden layers) at x0 = 1.
 ARCH = dict(hidden_layers=2, activation="erf", W_std=1.0, b_std=0.05)
 X0 = 1.0
 
@@ -85,25 +88,26 @@ def _pt_settings(*, width, seeds, train, eb):
                 record_every=10, n_modes=4, lattice_modes=6, eb=dict(arch=PT_EXTRA, interval=PT_EXTRA_INTERVAL, **eb))
 
 
+def _bg_settings(*, hidden_layers, losses, eps_scan):
+    return dict(network=dict(width=1000, **dict(ARCH, hidden_layers=hidden_layers)), seed=0, x0=X0, pairs=ETA_BETA,
+                losses=losses, steps=1000, record_every=10, loss=(0.1, 10.0, 2), sweep_beta=0.0,
+                eps_net=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0), eps_scan=eps_scan, relaxation_times=12.0, samples=3000,
+                limit=dict(loss=(0.2, 1.0, 2), factors=(0.9, 1.1, 1.5, 2.0, 3.0), steps=1000))
+
+
 #: The grids of each profile. Losses are (m, f0, n) of eq. 20.
 SETTINGS = {
     # the network of book/background.md (its hidden layers per profile), the paper's (eta, beta) pairs times the
     # profile's losses, the sweep eta = epsilon eta_max of the loss ``loss`` (eps_net: trained, eps_scan: the two
     # backgrounds alone, over ``relaxation_times``), and the runs at multiples of the stability limit (``limit``)
+    # The background chapter: the homogeneous network of ARCH at X0, width 1000 (one hidden layer in quick), the
+    # paper's (eta, beta) pairs (footnote 5) x the profile's losses (paper: the twelve of eq. 20), the sweep in
+    # epsilon = eta/eta_max, the backgrounds' lag at epsilon (eps_scan) and the runs across the stability limit.
     "background": {
-        "quick": dict(network=dict(width=1000, hidden_layers=1, activation="erf", W_std=1.0, b_std=0.05), seed=0, x0=1.0,
-                      pairs=((0.1111, 0.0), (0.4444, 0.0), (0.0011, 0.5), (0.0278, 0.5), (0.1111, 0.5)),
-                      losses=((0.1, 10.0, 2), (0.2, 10.0, 2), (0.2, 1.0, 2), (0.1, 10.0, 4)), steps=1000, record_every=10,
-                      loss=(0.1, 10.0, 2), sweep_beta=0.0, eps_net=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
-                      eps_scan=tuple(np.geomspace(1e-2, 30.0, 8).tolist()), relaxation_times=12.0, samples=3000,
-                      limit=dict(loss=(0.2, 1.0, 2), factors=(0.9, 1.1, 1.5, 2.0, 3.0), steps=1000)),
-        "paper": dict(network=dict(width=1000, hidden_layers=2, activation="erf", W_std=1.0, b_std=0.05), seed=0, x0=1.0,
-                      pairs=((0.1111, 0.0), (0.4444, 0.0), (0.0011, 0.5), (0.0278, 0.5), (0.1111, 0.5)),
-                      losses=tuple((m, f0, n) for n in (2, 4) for f0 in (1.0, 10.0) for m in (0.01, 0.1, 0.2)),
-                      steps=1000, record_every=10,
-                      loss=(0.1, 10.0, 2), sweep_beta=0.0, eps_net=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
-                      eps_scan=tuple(np.geomspace(1e-3, 30.0, 10).tolist()), relaxation_times=12.0, samples=3000,
-                      limit=dict(loss=(0.2, 1.0, 2), factors=(0.9, 1.1, 1.5, 2.0, 3.0), steps=1000)),
+        "quick": _bg_settings(hidden_layers=1, losses=((0.1, 10.0, 2), (0.2, 10.0, 2), (0.2, 1.0, 2), (0.1, 10.0, 4)),
+                              eps_scan=tuple(np.geomspace(1e-2, 30.0, 8).tolist())),
+        "paper": _bg_settings(hidden_layers=ARCH["hidden_layers"], losses=LOSSES,
+                              eps_scan=tuple(np.geomspace(1e-3, 30.0, 10).tolist())),
     },
     "optimisers_as_cosmologies": {
         "quick": dict(width=512, seeds=(0,), etas=(1 / 9, 1 / 36), losses=((0.1, 1.0, 2), (0.01, 1.0, 2)),
@@ -143,7 +147,7 @@ SETTINGS = {
                                       seeds=tuple(range(5)), steps=1000, batched=False)),
     },
 }
-#: Tolerances of the numbers the two chapters claim (``book.claim(name, x, **DET)``), each with its budget.
+#: Tolerances of the numbers the optimisers and width-and-precision chapters claim (``book.claim(name, x, **DET)``), each with its budget.
 DET = dict(rtol=1e-9, budget="deterministic float64 value (fixed seeds): run-to-run and CPU round-off")
 DIFF = dict(rtol=1e-6, budget="float64 difference of trained outputs, 1e-2 to 1e-5 of the outputs: round-off of "
                               "the outputs (1e-13 after 1000 contracting steps) relative to the difference")
