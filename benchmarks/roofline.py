@@ -111,6 +111,33 @@ class Rates:
         return self.best
 
 
+class FixedRates:
+    """A stand-in for :class:`Rates` with given rates (e.g. the machine's measured idle ones, for re-counting)."""
+
+    def __init__(self, flops_per_s, bytes_per_s, flops32_per_s=None):
+        f32 = flops32_per_s or flops_per_s
+        self.best = {"f64": (flops_per_s, flops_per_s), "f32": (f32, f32), "bw": (bytes_per_s, bytes_per_s)}
+
+
+class Tally:
+    """Work of separate computations (one jitted call or NumPy phase each), summed, with the roofline time
+    ``max(flops / matmul rate of the dtype, bytes / bandwidth)`` of each computation summed too."""
+
+    def __init__(self, rates):
+        self.rates = rates
+        self.flops = self.bytes = self.roof = 0.0
+
+    def add(self, flops, nbytes, dtype="float64", times=1):
+        peak = self.rates.best["f32" if dtype == "float32" else "f64"][0]
+        self.flops += flops * times
+        self.bytes += nbytes * times
+        self.roof += times * max(flops / peak, nbytes / self.rates.best["bw"][0])
+
+    def result(self, ended=None):
+        """(flops, bytes, roofline s, ended) as ``scan_time.py``'s counters return them."""
+        return self.flops, self.bytes, self.roof, dict(ended or {})
+
+
 # ------------------------------------------------------------------------------------------------
 # counting
 # ------------------------------------------------------------------------------------------------
