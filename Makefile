@@ -109,15 +109,21 @@ $(NT_VENV)/.installed-stamp: tools/nt_reference/requirements.txt
 bench-ntk: $(STAMP) $(NT_VENV)/.installed-stamp
 	$(BIN)/python benchmarks/ntk.py --markdown --nt-python $(NT_VENV)/bin/python
 
-## make book-paper: run the paper-profile scans (Figs. 1-5 and the chapters' scans of scans.beyond: background, perturbations, optimisers, width and precision, appendix; resumable: stored results are reused), then build the book on them (the chapters only read)
+## make book-paper: run the paper-profile scans (Figs. 1-5 and the chapters' scans of scans.beyond: background, perturbations, optimisers, width and precision, appendix; resumable: stored results are reused), then build the book on them (the chapters only read).
+## The scans' output goes to _build/scans-paper.log too (its per-scan totals time the first group of each scan for benchmarks/scan_time.py)
 .PHONY: book-paper bench-scans
+book-paper: SHELL := /bin/bash
 book-paper: $(STAMP)
-	$(BIN)/python -m nncosmo_helpers.scans --profile paper
+	mkdir -p _build; set -o pipefail; $(BIN)/python -m nncosmo_helpers.scans --profile paper 2>&1 | tee _build/scans-paper.log
 	rm -f _build/html/.nncosmo-offline-build
 	@start=$$(date +%s); NNCOSMO_PROFILE=paper $(BIN)/jupyter-book build . $(BOOK_FLAGS); status=$$?; \
 	echo "book build (paper profile, after the scans): $$(( $$(date +%s) - start )) s"; exit $$status
 
 ## make bench-scans (benchmarks/roofline.py; benchmarks/scans.py is the older batched-vs-naive comparison): roofline of each figure's paper scan (counted flops and bytes, measured matmul rate and
-## bandwidth, measured time, achieved fraction); table on stdout, JSON in _build/bench-scans.json
+## bandwidth, measured time, achieved fraction; 20 timed steps per cost class); table on stdout, JSON in _build/bench-scans.json.
+## If results/paper holds a run of `make book-paper`, also the roofline of that whole run (benchmarks/scan_time.py: every scan,
+## every stored configuration, wall time per group; meaningful for one uninterrupted run), JSON in _build/scan-time.json
 bench-scans: $(STAMP)
 	$(BIN)/python benchmarks/roofline.py
+	if [ -d results/paper ]; then $(BIN)/python benchmarks/scan_time.py results/paper \
+	  $$( [ -f _build/scans-paper.log ] && echo --log _build/scans-paper.log ); fi
