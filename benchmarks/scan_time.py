@@ -30,10 +30,10 @@ continuum predictions and the writing of the records.
 * **Two bounds.** The bytes bound uses the DRAM bandwidth of the axpy. A computation whose state fits in this
   machine's 16 MB L3 cache (width-100 networks; a width-1000 two-hidden-layer network on one point, weights
   and momentum ~16 MB) can stream faster than that, so for it the bytes bound is not a lower bound and its
-  fraction can exceed 100 %. The script therefore also reports the *compute bound* alone (flops / matmul rate,
-  float32 rate for groups with float32 runs), which is a lower bound on every group's time; the issue's
+  fraction can exceed 100 %. The script therefore also reports the *compute bound* alone (flops / matmul rate
+  of each computation's dtype), which is a lower bound on every group's time; the issue's
   "measured / roofline" is given against both.
-* ``--rates F64 BW`` re-counts a store at given rates (e.g. those measured on an idle machine before)
+* ``--rates F64 F32 BW`` re-counts a store at given rates (e.g. those measured on an idle machine before)
   instead of measuring them, for a store whose scan is still running.
 """
 from __future__ import annotations
@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import re
 import sys
 from collections import defaultdict
@@ -116,14 +117,13 @@ def _kernel_group(members, rates, n_points):
 COUNTERS = {**scan_counts_oc_wp.COUNTERS, **scan_counts_pt_bg.COUNTERS}
 
 
-#: scans with float32 work (the digits classifiers; wp-precision trains each network in float64 and float32)
-FLOAT32_SCANS = ("oc-digits", "wp-precision")
-
-
 def _compute_bound(scan, members, flops, rates):
-    """flops / matmul rate: a lower bound on the group's time whatever its memory traffic (the float32 rate for
-    a group with float32 work: the faster rate keeps it a bound)."""
-    f32 = scan in FLOAT32_SCANS or any(c.get("dtype") == "float32" for _, c, _ in members)
+    """flops / matmul rate of their dtype: a lower bound on the group's time whatever its memory traffic. A
+    chapter scan's counter is re-run with infinite bandwidth, so each of its computations is bounded at the
+    rate of its own dtype (wp-precision trains in both); a figure's group has one dtype (its configs')."""
+    if scan in COUNTERS:
+        return COUNTERS[scan](members, rl.FixedRates(rates.best["f64"][0], math.inf, rates.best["f32"][0]))[2]
+    f32 = any(c.get("dtype") == "float32" for _, c, _ in members)
     return flops / rates.best["f32" if f32 else "f64"][0]
 
 
@@ -153,15 +153,16 @@ def main():
     ap.add_argument("--log", action="append", default=[], help="output of the scans command (its per-scan totals)")
     ap.add_argument("--json", default=str(rl.ROOT / "_build" / "scan-time.json"))
     ap.add_argument("--rate-reps", type=int, default=5)
-    ap.add_argument("--rates", nargs=2, type=float, metavar=("F64", "BW"), default=None,
-                    help="float64 flop/s and bytes/s to use instead of measuring them now")
+    ap.add_argument("--rates", nargs=3, type=float, metavar=("F64", "F32", "BW"), default=None,
+                    help="float64 and float32 matmul flop/s and bandwidth bytes/s to use instead of measuring them now")
     args = ap.parse_args()
     root = Path(args.root)
     totals = {}
     for log in args.log:
         totals.update(_log_times(log))
     if args.rates:
-        rates = rl.FixedRates(*args.rates)
+        f64, f32, bw = args.rates
+        rates = rl.FixedRates(f64, bw, flops32_per_s=f32)
     else:
         rates = rl.Rates()
         rates.measure(args.rate_reps)
