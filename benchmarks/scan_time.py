@@ -14,8 +14,11 @@ continuum predictions and the writing of the records.
   predecessor; its time is the scan's total (the ``fig <k>: <s> s`` lines the command prints, ``--log``)
   minus its other groups. Without ``--log`` (or when the logged total is smaller than the other groups'
   sum: a line of another invocation) the first group of each scan is left out of both sums. A
-  resumed run, or one on a Dask cluster, breaks this chain: the script is for one uninterrupted
-  in-process run.
+  resumed run breaks this chain at the resume: give each invocation's output as a ``--log`` (in order) and
+  each resume's start as ``--resumed-at`` (UTC, ISO 8601); the groups a scan stored in one invocation are
+  then chained among themselves and its first group in that invocation gets that invocation's total minus
+  the others. The work an interrupted invocation lost (the group it was computing) is in no group's time.
+  A run on a Dask cluster has no such chain: the script is for in-process runs.
 * **Roofline per configuration**, by the counting rule of ``benchmarks/roofline.py`` (``train_counts``,
   ``kernel_counts``, ``trained_bytes``): the dense architecture's flops; bytes by the representation the
   configuration ran in (Fig. 3: its final basis, or 4 x 32 directions up to ``method_from_step`` and
@@ -137,6 +140,24 @@ def _class_of(scan, c):
     return (scan,)
 
 
+def _segment_durations(ends, scan, totals, resumes):
+    """Time of each group (sorted by end): the gap to the previous group stored by the same invocation; the
+    first group of an invocation gets that invocation's logged total of the scan minus its other groups, or
+    None (untimed) without one (or when the logged total is smaller than their sum: a line of another
+    invocation, or a scan the invocation only read)."""
+    seg = [sum(e >= r for r in resumes) for e in ends]
+    durations = [None] * len(ends)
+    for k in sorted(set(seg)):
+        idx = [i for i, s in enumerate(seg) if s == k]
+        for a, b in zip(idx, idx[1:]):
+            durations[b] = ends[b] - ends[a]
+        rest = sum(durations[i] for i in idx[1:])
+        total = totals[k].get(str(scan)) if k < len(totals) else None
+        if total is not None and total >= rest:
+            durations[idx[0]] = total - rest
+    return durations
+
+
 def _log_times(path):
     out = {}
     if path:
@@ -151,15 +172,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", help="the profile's results directory (e.g. results/paper)")
     ap.add_argument("--log", action="append", default=[], help="output of the scans command (its per-scan totals)")
+    ap.add_argument("--resumed-at", action="append", default=[], metavar="ISO",
+                    help="start (UTC) of each resumed invocation, in order; one fewer than --log")
     ap.add_argument("--json", default=str(rl.ROOT / "_build" / "scan-time.json"))
     ap.add_argument("--rate-reps", type=int, default=5)
     ap.add_argument("--rates", nargs=3, type=float, metavar=("F64", "F32", "BW"), default=None,
                     help="float64 and float32 matmul flop/s and bandwidth bytes/s to use instead of measuring them now")
     args = ap.parse_args()
     root = Path(args.root)
-    totals = {}
-    for log in args.log:
-        totals.update(_log_times(log))
+    totals = [_log_times(log) for log in args.log] or [{}]
+    resumes = [datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.timezone.utc).timestamp()
+               for t in args.resumed_at]
+    if args.resumed_at and len(resumes) != len(totals) - 1:
+        ap.error("give one --log per invocation: one more than --resumed-at")
+    if not args.resumed_at and len(totals) > 1:  # several logs of one uninterrupted run: merge them
+        totals = [{k: v for t in totals for k, v in t.items()}]
     if args.rates:
         f64, f32, bw = args.rates
         rates = rl.FixedRates(f64, bw, flops32_per_s=f32)
@@ -176,10 +203,9 @@ def main():
             continue
         groups = _groups(scan, recs)
         ends = [max(t for t, _, _ in g) for g in groups]
-        durations = [None] + [b - a for a, b in zip(ends, ends[1:])]
-        total = totals.get(str(scan))
-        if total is not None and total >= sum(durations[1:]):  # (a total from another invocation cannot be)
-            durations[0] = total - sum(durations[1:])
+        durations = _segment_durations(ends, scan, totals, resumes)
+        logged = [t[str(scan)] for t in totals if str(scan) in t]
+        total = sum(logged) if logged else None
         for g, dur in zip(groups, durations):
             c0 = g[0][1]
             if scan == 3:
