@@ -82,7 +82,16 @@ def _timed(fn):
 
 
 class Rates:
-    """Jitted float64/float32 matmul (2048^3) and float64 axpy (2^24) rates; best of ``reps`` calls."""
+    """Jitted float64/float32 matmul (2048^3), float64 axpy (2^24) and float64 matrix-vector (2^11 x 2^13,
+    128 MB) rates; best of ``reps`` calls.
+
+    Two bandwidths, because on this machine a write costs more than a read (write-allocate: a written
+    line is read first): the axpy ``1.0000001 x + y`` (2 reads, 1 write; 24 bytes per element, the STREAM
+    triad's convention) is ``"bw"``, the DRAM ceiling of traffic with its 2:1 mix of reads and writes,
+    which is the mix of a dense weight's counted traffic (``train_counts``: read twice by the passes, read
+    and written by the update, momentum read and written). The matrix-vector product (reads only) is
+    ``"bw_read"``, about twice ``"bw"`` here: no access mix that streams from DRAM goes faster, so
+    ``bytes / bw_read`` bounds the time of any counted traffic, whatever its mix."""
 
     def __init__(self, n=2048, m=2**24):
         self.n, self.m = n, m
@@ -96,14 +105,19 @@ class Rates:
         self.axpy = jax.jit(lambda x, y: 1.0000001 * x + y)
         self.mm(self.a64, self.b64).block_until_ready(), self.mm(self.a32, self.b32).block_until_ready()
         self.axpy(self.x, self.y).block_until_ready()
-        self.best = {"f64": (0.0, 0.0), "f32": (0.0, 0.0), "bw": (0.0, 0.0)}  # (per wall s, per cpu s)
+        self.mat = self.x.reshape(2**11, m // 2**11)
+        self.vec = jnp.asarray(rng.random(m // 2**11))
+        self.gemv = jax.jit(lambda a, v: a @ v)
+        self.gemv(self.mat, self.vec).block_until_ready()
+        self.best = {"f64": (0.0, 0.0), "f32": (0.0, 0.0), "bw": (0.0, 0.0), "bw_read": (0.0, 0.0)}  # (per wall s, per cpu s)
 
     def measure(self, reps=3):
         flops = 2.0 * self.n**3
         nbytes = 3.0 * 8 * self.m
         for key, fn, work in (("f64", lambda: self.mm(self.a64, self.b64).block_until_ready(), flops),
                               ("f32", lambda: self.mm(self.a32, self.b32).block_until_ready(), flops),
-                              ("bw", lambda: self.axpy(self.x, self.y).block_until_ready(), nbytes)):
+                              ("bw", lambda: self.axpy(self.x, self.y).block_until_ready(), nbytes),
+                              ("bw_read", lambda: self.gemv(self.mat, self.vec).block_until_ready(), 8.0 * self.m)):
             for _ in range(reps):
                 wall, cpu = _timed(fn)
                 w, c = self.best[key]
@@ -114,9 +128,11 @@ class Rates:
 class FixedRates:
     """A stand-in for :class:`Rates` with given rates (e.g. the machine's measured idle ones, for re-counting)."""
 
-    def __init__(self, flops_per_s, bytes_per_s, flops32_per_s=None):
+    def __init__(self, flops_per_s, bytes_per_s, flops32_per_s=None, read_bytes_per_s=None):
         f32 = flops32_per_s or flops_per_s
-        self.best = {"f64": (flops_per_s, flops_per_s), "f32": (f32, f32), "bw": (bytes_per_s, bytes_per_s)}
+        rd = read_bytes_per_s or bytes_per_s
+        self.best = {"f64": (flops_per_s, flops_per_s), "f32": (f32, f32), "bw": (bytes_per_s, bytes_per_s),
+                     "bw_read": (rd, rd)}
 
 
 class Tally:
@@ -178,16 +194,17 @@ def train_counts(width, L, N, C, dtype, method, rank=0, kernel_every_step=None, 
 ENGINE_RANK = inspect.signature(scans.train_momentum_batched).parameters["rank"].default
 
 
-def config_bytes(width, L, C, dtype, steps, momentum, method, from_step=0, rank=0):
-    """Memory traffic of one trained configuration (N = 1 or dense), counted by the representation it ran in.
+def config_bytes(width, L, C, dtype, steps, momentum, method, from_step=0, rank=0, N=1):
+    """Memory traffic of one trained configuration on N points, counted by the representation it ran in
+    (the low-rank ones: N = 1, Fig. 3).
 
     ``method`` is the engine's: ``"lowrank"``/``"lowrank4"`` stream their bases at the final ``rank`` (the
     largest reached: an upper bound on the rank needed earlier); ``"dense"`` ran with up to 4 x the engine's
     basis until ``from_step`` and densely after (``from_step = 0``: a dense class, or dense from the start)."""
     if method == "dense":
-        return (train_counts(width, L, 1, C, dtype, "lowrank", rank=4 * ENGINE_RANK, momentum=momentum)[1] * from_step
-                + train_counts(width, L, 1, C, dtype, "dense", momentum=momentum)[1] * (steps - from_step))
-    return train_counts(width, L, 1, C, dtype, "lowrank", rank=rank, momentum=momentum)[1] * steps
+        return (train_counts(width, L, N, C, dtype, "lowrank", rank=4 * ENGINE_RANK, momentum=momentum)[1] * from_step
+                + train_counts(width, L, N, C, dtype, "dense", momentum=momentum)[1] * (steps - from_step))
+    return train_counts(width, L, N, C, dtype, "lowrank", rank=rank, momentum=momentum)[1] * steps
 
 
 def trained_bytes(results, width, L, N, C, dtype, steps, momentum):
@@ -199,11 +216,11 @@ def trained_bytes(results, width, L, N, C, dtype, steps, momentum):
             ended[meth] = ended.get(meth, 0) + 1
             if meth == "dense":  # a dense class, or outgrew the 4x basis at method_from_step
                 total += config_bytes(width, L, C, dtype, steps, momentum, "dense",
-                                      from_step=int(res["method_from_step"][i]))
+                                      from_step=int(res["method_from_step"][i]), N=N)
             else:
                 k = int(np.max(res["rank"][i]))
                 ranks.append(k)
-                total += config_bytes(width, L, C, dtype, steps, momentum, meth, rank=k)
+                total += config_bytes(width, L, C, dtype, steps, momentum, meth, rank=k, N=N)
     return total, np.asarray(ranks), ended
 
 
@@ -307,11 +324,13 @@ def run_class(fig, cls, entry, rates, args):
     t_flop_w, t_byte_w = flops / peak_w, nbytes / bw_w
     t_flop_c, t_byte_c = flops / peak_c, nbytes / bw_c
     roof_w, roof_c = max(t_flop_w, t_byte_w), max(t_flop_c, t_byte_c)
+    roof_r = max(t_flop_w, nbytes / rates.best["bw_read"][0])
     row.update(
         N=N, flops_per_config=flops / C * scale, bytes_per_config=nbytes / C * scale,
         method_flops_per_config=mflops / C * scale,
         intensity=flops / nbytes, bound="compute" if t_flop_w >= t_byte_w else "memory",
         roofline_s=roof_w * scale * entry["groups"], measured_s=best_wall * scale * entry["groups"],
+        roofline_read_s=roof_r * scale * entry["groups"], fraction_read=roof_r / best_wall,
         compile_s=max(0.0, first - best_wall) * entry["groups"],
         fraction=roof_w / best_wall, fraction_cpu=roof_c / best_cpu,
         method_fraction=max(mflops / peak_w, t_byte_w) / best_wall,
@@ -323,8 +342,8 @@ def fig2_row(args):
     configs = scans.grid(2, "paper")
     best = min(_timed(lambda: scans.compute(2, configs))[0] for _ in range(args.repeats))
     return {"fig": 2, "configs": len(configs), "groups": 1, "method": "closed form", "flops_per_config": 0.0,
-            "bytes_per_config": 0.0, "roofline_s": 0.0, "measured_s": best, "compile_s": 0.0,
-            "fraction": None, "fraction_cpu": None, "bound": "Python overhead (no matmuls)"}
+            "bytes_per_config": 0.0, "roofline_s": 0.0, "roofline_read_s": 0.0, "measured_s": best, "compile_s": 0.0,
+            "fraction": None, "fraction_read": None, "fraction_cpu": None, "bound": "Python overhead (no matmuls)"}
 
 
 def _fmt(x, spec=".3g"):
@@ -336,10 +355,11 @@ def print_table(rows, rates):
     f32w, _ = rates.best["f32"]
     bww, bwc = rates.best["bw"]
     print(f"\nmachine (best in this run): float64 matmul {f64w / 1e9:.1f} GFLOP/s ({f64c / 1e9:.1f} per CPU-s), "
-          f"float32 {f32w / 1e9:.1f} GFLOP/s, axpy bandwidth {bww / 1e9:.1f} GB/s ({bwc / 1e9:.1f} per CPU-s); "
+          f"float32 {f32w / 1e9:.1f} GFLOP/s, axpy bandwidth {bww / 1e9:.1f} GB/s ({bwc / 1e9:.1f} per CPU-s), "
+          f"read (matrix-vector) bandwidth {rates.best['bw_read'][0] / 1e9:.1f} GB/s; "
           f"ridge point {f64w / bww:.1f} flop/byte (float64)")
     hdr = ("| fig | width | L | dtype | configs (groups x C) | method | flops/config | bytes/config | flop/byte "
-           "| bound | roofline (s) | measured (s) | fraction | fraction (CPU time) | compile (s) |")
+           "| bound | roofline (s) | measured (s) | fraction | fraction (CPU time) | of the read-ceiling roofline | compile (s) |")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for r in rows:
@@ -347,19 +367,22 @@ def print_table(rows, rates):
               f"| {r['configs']} ({r['groups']} x {r.get('configs_per_group', r['configs'])}) | {r['method']} "
               f"| {_fmt(r['flops_per_config'])} | {_fmt(r['bytes_per_config'])} | {_fmt(r.get('intensity'))} "
               f"| {r['bound']} | {r['roofline_s']:.1f} | {r['measured_s']:.1f} | {_fmt(r['fraction'], '.0%')} "
-              f"| {_fmt(r['fraction_cpu'], '.0%')} | {r['compile_s']:.1f} |")
-    print("\nper figure (sum over classes; measured = steady-state run time scaled to 1000 steps, no compilation):")
+              f"| {_fmt(r['fraction_cpu'], '.0%')} | {_fmt(r['fraction_read'], '.0%')} | {r['compile_s']:.1f} |")
+    print("\nper figure (sum over classes; measured = steady-state run time scaled to 1000 steps, no compilation; "
+          "roofline = max(flops / matmul rate, bytes / axpy bandwidth), read ceiling: bytes / read bandwidth):")
     out = {}
     for fig in sorted({r["fig"] for r in rows}):
         rr = [r for r in rows if r["fig"] == fig]
         roof, meas = sum(r["roofline_s"] for r in rr), sum(r["measured_s"] for r in rr)
+        roof_r = sum(r["roofline_read_s"] for r in rr)
         comp = sum(r["compile_s"] for r in rr)
-        out[fig] = {"roofline_s": roof, "measured_s": meas, "compile_s": comp,
-                    "fraction": roof / meas if roof else None,
+        out[fig] = {"roofline_s": roof, "roofline_read_s": roof_r, "measured_s": meas, "compile_s": comp,
+                    "fraction": roof / meas if roof else None, "fraction_read": roof_r / meas if roof_r else None,
                     "flops": sum(r["flops_per_config"] * r["configs"] for r in rr),
                     "bytes": sum(r["bytes_per_config"] * r["configs"] for r in rr)}
         print(f"  fig {fig}: {out[fig]['flops']:.3g} flops, {out[fig]['bytes']:.3g} bytes; roofline {roof:.1f} s, "
-              f"measured {meas:.1f} s (+ {comp:.1f} s compilation): {_fmt(out[fig]['fraction'], '.0%')} of the roofline")
+              f"measured {meas:.1f} s (+ {comp:.1f} s compilation): {_fmt(out[fig]['fraction'], '.0%')} of the roofline, "
+              f"{_fmt(out[fig]['fraction_read'], '.0%')} of the read-ceiling roofline ({roof_r:.1f} s)")
     return out
 
 
@@ -401,7 +424,8 @@ def main():
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({
         "rates": {"float64_flops_per_s": rates.best["f64"][0], "float32_flops_per_s": rates.best["f32"][0],
-                  "bandwidth_bytes_per_s": rates.best["bw"][0], "float64_flops_per_cpu_s": rates.best["f64"][1],
+                  "bandwidth_bytes_per_s": rates.best["bw"][0], "read_bandwidth_bytes_per_s": rates.best["bw_read"][0],
+                  "float64_flops_per_cpu_s": rates.best["f64"][1],
                   "bandwidth_bytes_per_cpu_s": rates.best["bw"][1]},
         "rows": rows, "per_figure": per_fig, "load_average_end": os.getloadavg(), "host": platform.node(),
         "args": vars(args)}, indent=1, default=str))

@@ -14,11 +14,14 @@ continuum predictions and the writing of the records.
   predecessor; its time is the scan's total (the ``fig <k>: <s> s`` lines the command prints, ``--log``)
   minus its other groups. Without ``--log`` (or when the logged total is smaller than the other groups'
   sum: a line of another invocation) the first group of each scan is left out of both sums. A
-  resumed run breaks this chain at the resume: give each invocation's output as a ``--log`` (in order) and
-  each resume's start as ``--resumed-at`` (UTC, ISO 8601); the groups a scan stored in one invocation are
-  then chained among themselves and its first group in that invocation gets that invocation's total minus
-  the others. The work an interrupted invocation lost (the group it was computing) is in no group's time.
-  A run on a Dask cluster has no such chain: the script is for in-process runs.
+  run that was interrupted and resumed (the store keeps what was computed) has no total from the
+  interrupted invocation; for it, and for any run without ``--log``, give the start of each invocation of
+  the scans command as ``--started-at`` (UTC, ISO 8601, in order): the scans of one invocation run one after
+  the other, so every group's time is then the gap to the group stored before it by the same invocation,
+  whatever its scan, and the first group of an invocation is timed from the invocation's start (Python and
+  JAX start-up included). The downtime between invocations, and the work an interrupted invocation lost
+  (the group it was computing), are in no group's time. A run on a Dask cluster has no such chain: the
+  script is for in-process runs.
 * **Roofline per configuration**, by the counting rule of ``benchmarks/roofline.py`` (``train_counts``,
   ``kernel_counts``, ``trained_bytes``): the dense architecture's flops; bytes by the representation the
   configuration ran in (Fig. 3: its final basis, or 4 x 32 directions up to ``method_from_step`` and
@@ -30,14 +33,18 @@ continuum predictions and the writing of the records.
   ``scan_counts_pt_bg.py`` (``pt-*``, ``bg-*``), by the same rule; their docstrings say what each leaves out
   (ODE solves, eigendecompositions, elementwise work). Fig. 2 (a closed form) and ``bg-lag`` (ODEs only) have
   no counted work; their measured times are listed so the total is complete.
-* **Two bounds.** The bytes bound uses the DRAM bandwidth of the axpy. A computation whose state fits in this
-  machine's 16 MB L3 cache (width-100 networks; a width-1000 two-hidden-layer network on one point, weights
-  and momentum ~16 MB) can stream faster than that, so for it the bytes bound is not a lower bound and its
-  fraction can exceed 100 %. The script therefore also reports the *compute bound* alone (flops / matmul rate
-  of each computation's dtype), which is a lower bound on every group's time; the issue's
-  "measured / roofline" is given against both.
-* ``--rates F64 F32 BW`` re-counts a store at given rates (e.g. those measured on an idle machine before)
-  instead of measuring them, for a store whose scan is still running.
+* **Three bounds.** The *roofline* counts the bytes at the axpy bandwidth (2 reads and 1 write per
+  element, the STREAM triad's convention): the DRAM ceiling for traffic with the triad's 2:1 mix of reads
+  and writes, which is the mix counted for a dense weight. On this machine a read streams about twice as
+  fast (a written line is first read into the cache), so traffic that reads more than it writes, a
+  computation whose state fits the 16 MB L3 cache (width-100 networks; a width-1000 two-hidden-layer
+  network on one point, weights and momentum ~16 MB), or a counted byte that in fact stays in cache, can
+  beat that bound (fractions above 100 %). The *read ceiling* counts every byte at the read
+  (matrix-vector) bandwidth, a bound for any traffic that streams from DRAM whatever its mix; the *compute
+  bound* (flops at the matmul rate of each computation's dtype) is a lower bound on every group's time,
+  cached or not. The totals are given against all three.
+* ``--rates F64 F32 BW BW_READ`` re-counts a store at given rates (e.g. those measured on an idle machine
+  before) instead of measuring them, for a store whose scan is still running.
 """
 from __future__ import annotations
 
@@ -120,14 +127,29 @@ def _kernel_group(members, rates, n_points):
 COUNTERS = {**scan_counts_oc_wp.COUNTERS, **scan_counts_pt_bg.COUNTERS}
 
 
-def _compute_bound(scan, members, flops, rates):
-    """flops / matmul rate of their dtype: a lower bound on the group's time whatever its memory traffic. A
-    chapter scan's counter is re-run with infinite bandwidth, so each of its computations is bounded at the
-    rate of its own dtype (wp-precision trains in both); a figure's group has one dtype (its configs')."""
+def _count(scan, members, rates):
+    """(flops, bytes, roofline s, ended methods) of one stored group at the given rates."""
+    c0 = members[0][1]
+    if scan == 3:
+        return _fig3_group(members, rates)
+    if scan in (5, "ap-mean-field"):  # the appendix trains Fig. 5's architectures the same way
+        return _fig5_group(members, rates)
+    if scan in (1, 4):
+        return _kernel_group(members, rates, 1 if scan == 1 else c0["n_points"])
     if scan in COUNTERS:
-        return COUNTERS[scan](members, rl.FixedRates(rates.best["f64"][0], math.inf, rates.best["f32"][0]))[2]
-    f32 = any(c.get("dtype") == "float32" for _, c, _ in members)
-    return flops / rates.best["f32" if f32 else "f64"][0]
+        return COUNTERS[scan](members, rates)
+    return 0.0, 0.0, 0.0, {}
+
+
+def _bounds(scan, members, rates):
+    """The group's counts and three lower-bound times: the roofline (bytes at the axpy bandwidth), the
+    read-ceiling roofline (bytes at the read bandwidth) and the compute bound (infinite bandwidth: flops at
+    the matmul rate of each computation's dtype; wp-precision trains in both)."""
+    f64, f32 = rates.best["f64"][0], rates.best["f32"][0]
+    f, b, roof, ended = _count(scan, members, rates)
+    read = _count(scan, members, rl.FixedRates(f64, rates.best["bw_read"][0], f32))[2]
+    comp = _count(scan, members, rl.FixedRates(f64, math.inf, f32))[2]
+    return f, b, ended, {"roofline_s": roof, "read_s": read, "compute_s": comp}
 
 
 def _class_of(scan, c):
@@ -140,22 +162,29 @@ def _class_of(scan, c):
     return (scan,)
 
 
-def _segment_durations(ends, scan, totals, resumes):
-    """Time of each group (sorted by end): the gap to the previous group stored by the same invocation; the
-    first group of an invocation gets that invocation's logged total of the scan minus its other groups, or
-    None (untimed) without one (or when the logged total is smaller than their sum: a line of another
-    invocation, or a scan the invocation only read)."""
-    seg = [sum(e >= r for r in resumes) for e in ends]
-    durations = [None] * len(ends)
-    for k in sorted(set(seg)):
-        idx = [i for i, s in enumerate(seg) if s == k]
-        for a, b in zip(idx, idx[1:]):
-            durations[b] = ends[b] - ends[a]
-        rest = sum(durations[i] for i in idx[1:])
-        total = totals[k].get(str(scan)) if k < len(totals) else None
-        if total is not None and total >= rest:
-            durations[idx[0]] = total - rest
+def _log_durations(ends, total):
+    """One uninterrupted invocation, one scan (group ends sorted): each group's time is the gap to the previous
+    group; the first gets the scan's logged total minus the others, or None (untimed) without a total (or
+    with one smaller than the others' sum: a line of another invocation)."""
+    durations = [None] + [b - a for a, b in zip(ends, ends[1:])]
+    if total is not None and total >= sum(durations[1:]):
+        durations[0] = total - sum(durations[1:])
     return durations
+
+
+def _chain_durations(ends, starts):
+    """Invocation starts given (sorted): every group of every scan, by its end, belongs to the last
+    invocation started before it; its time is the gap to the previous group of that invocation, or to the
+    invocation's start. ``ends`` maps a group's key to its end; groups ended before the first start: None."""
+    out, prev = {}, {}
+    for key, e in sorted(ends.items(), key=lambda kv: kv[1]):
+        k = sum(e >= s for s in starts) - 1
+        if k < 0:
+            out[key] = None
+            continue
+        out[key] = e - prev.get(k, starts[k])
+        prev[k] = e
+    return out
 
 
 def _log_times(path):
@@ -172,53 +201,45 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", help="the profile's results directory (e.g. results/paper)")
     ap.add_argument("--log", action="append", default=[], help="output of the scans command (its per-scan totals)")
-    ap.add_argument("--resumed-at", action="append", default=[], metavar="ISO",
-                    help="start (UTC) of each resumed invocation, in order; one fewer than --log")
+    ap.add_argument("--started-at", action="append", default=[], metavar="ISO",
+                    help="start (UTC) of each invocation of the scans command, in order (a resumed run; no --log needed)")
     ap.add_argument("--json", default=str(rl.ROOT / "_build" / "scan-time.json"))
     ap.add_argument("--rate-reps", type=int, default=5)
-    ap.add_argument("--rates", nargs=3, type=float, metavar=("F64", "F32", "BW"), default=None,
-                    help="float64 and float32 matmul flop/s and bandwidth bytes/s to use instead of measuring them now")
+    ap.add_argument("--rates", nargs=4, type=float, metavar=("F64", "F32", "BW", "BW_READ"), default=None,
+                    help="float64 and float32 matmul flop/s, axpy and read bandwidths in bytes/s, instead of measuring them now")
     args = ap.parse_args()
     root = Path(args.root)
-    totals = [_log_times(log) for log in args.log] or [{}]
-    resumes = [datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.timezone.utc).timestamp()
-               for t in args.resumed_at]
-    if args.resumed_at and len(resumes) != len(totals) - 1:
-        ap.error("give one --log per invocation: one more than --resumed-at")
-    if not args.resumed_at and len(totals) > 1:  # several logs of one uninterrupted run: merge them
-        totals = [{k: v for t in totals for k, v in t.items()}]
+    totals = {}
+    for log in args.log:
+        totals.update(_log_times(log))
+    starts = sorted(datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.timezone.utc).timestamp()
+                    for t in args.started_at)
+    stored = {}
+    for scan in scans.SCANS:
+        d = root / (scan if isinstance(scan, str) else f"fig{scan}")
+        recs = _records(d) if d.is_dir() else []
+        if recs:
+            stored[scan] = (recs, _groups(scan, recs))
+    chained = _chain_durations({(scan, i): max(t for t, _, _ in g) for scan, (_, gs) in stored.items()
+                                for i, g in enumerate(gs)}, starts) if starts else None
     if args.rates:
-        f64, f32, bw = args.rates
-        rates = rl.FixedRates(f64, bw, flops32_per_s=f32)
+        f64, f32, bw, bwr = args.rates
+        rates = rl.FixedRates(f64, bw, flops32_per_s=f32, read_bytes_per_s=bwr)
     else:
         rates = rl.Rates()
         rates.measure(args.rate_reps)
     rows = defaultdict(lambda: {"configs": 0, "groups": 0, "flops": 0.0, "bytes": 0.0, "roofline_s": 0.0,
-                                "compute_s": 0.0, "measured_s": 0.0, "ended": defaultdict(int), "untimed_groups": 0})
+                                "read_s": 0.0, "compute_s": 0.0, "measured_s": 0.0, "ended": defaultdict(int), "untimed_groups": 0})
     per_scan = {}
-    for scan in scans.SCANS:
-        d = root / (scan if isinstance(scan, str) else f"fig{scan}")
-        recs = _records(d) if d.is_dir() else []
-        if not recs:
-            continue
-        groups = _groups(scan, recs)
-        ends = [max(t for t, _, _ in g) for g in groups]
-        durations = _segment_durations(ends, scan, totals, resumes)
-        logged = [t[str(scan)] for t in totals if str(scan) in t]
-        total = sum(logged) if logged else None
+    for scan, (recs, groups) in stored.items():
+        total = totals.get(str(scan))
+        if chained is not None:
+            durations = [chained[(scan, i)] for i in range(len(groups))]
+        else:
+            durations = _log_durations([max(t for t, _, _ in g) for g in groups], total)
         for g, dur in zip(groups, durations):
             c0 = g[0][1]
-            if scan == 3:
-                f, b, roof, ended = _fig3_group(g, rates)
-            elif scan in (5, "ap-mean-field"):  # the appendix trains Fig. 5's architectures the same way
-                f, b, roof, ended = _fig5_group(g, rates)
-            elif scan in (1, 4):
-                f, b, roof, ended = _kernel_group(g, rates, 1 if scan == 1 else c0["n_points"])
-            elif scan in COUNTERS:
-                f, b, roof, ended = COUNTERS[scan](g, rates)
-            else:
-                f = b = roof = 0.0
-                ended = {}
+            f, b, ended, bounds = _bounds(scan, g, rates)
             row = rows[_class_of(scan, c0)]
             row["configs"] += len(g)
             row["groups"] += 1
@@ -229,52 +250,60 @@ def main():
                 continue
             row["flops"] += f
             row["bytes"] += b
-            row["roofline_s"] += roof
-            row["compute_s"] += _compute_bound(scan, g, f, rates)
+            for k, v in bounds.items():
+                row[k] += v
             row["measured_s"] += dur
         per_scan[scan] = {"configs": len(recs), "groups": len(groups), "total_s": total}
-    f64w, bww = rates.best["f64"][0], rates.best["bw"][0]
+    f64w, bww, bwr = rates.best["f64"][0], rates.best["bw"][0], rates.best["bw_read"][0]
     print(f"machine {'(given rates)' if args.rates else 'now'}: float64 matmul {f64w / 1e9:.1f} GFLOP/s, float32 {rates.best['f32'][0] / 1e9:.1f} GFLOP/s, "
-          f"axpy bandwidth {bww / 1e9:.1f} GB/s" + ("" if args.rates else f" (best of {args.rate_reps})"))
-    print("| scan | width | L | activation | dtype | configs (groups) | ended | flops | bytes | roofline (s) | compute bound (s) "
-          "| measured (s) | fraction | of compute bound |")
-    print("|---|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    by_scan = defaultdict(lambda: [0.0, 0.0, 0.0])
+          f"axpy bandwidth {bww / 1e9:.1f} GB/s, read (matrix-vector) bandwidth {bwr / 1e9:.1f} GB/s"
+          + ("" if args.rates else f" (best of {args.rate_reps})"))
+    print("| scan | width | L | activation | dtype | configs (groups) | ended | flops | bytes | roofline (s) | read ceiling (s) "
+          "| compute bound (s) | measured (s) | fraction | of read ceiling | of compute bound |")
+    print("|---|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    keys = ("roofline_s", "read_s", "compute_s", "measured_s")
+    by_scan = defaultdict(lambda: dict.fromkeys(keys, 0.0))
+
+    def pct(x, y):
+        return f"{x / y:.0%}" if x and y else "-"
+
     for cls in sorted(rows, key=lambda k: tuple(str(x) for x in k)):
         r = rows[cls]
-        scan = cls[0]
-        by_scan[scan][0] += r["roofline_s"]
-        by_scan[scan][1] += r["measured_s"]
-        by_scan[scan][2] += r["compute_s"]
-        frac = f"{r['roofline_s'] / r['measured_s']:.0%}" if r["roofline_s"] and r["measured_s"] else "-"
-        cfrac = f"{r['compute_s'] / r['measured_s']:.0%}" if r["compute_s"] and r["measured_s"] else "-"
+        for k in keys:
+            by_scan[cls[0]][k] += r[k]
         cols = list(cls[1:]) + ["-"] * (4 - len(cls[1:]))
         ended = ", ".join(f"{k} {v}" for k, v in sorted(r["ended"].items())) or "-"
         untimed = f", {r['untimed_groups']} untimed" if r["untimed_groups"] else ""
-        print(f"| {scan} | {cols[0]} | {cols[1]} | {cols[2]} | {cols[3]} | {r['configs']} ({r['groups']}{untimed}) | {ended} "
-              f"| {r['flops']:.3g} | {r['bytes']:.3g} | {r['roofline_s']:.1f} | {r['compute_s']:.1f} | {r['measured_s']:.1f} "
-              f"| {frac} | {cfrac} |")
-    print("\nper scan (roofline = max(compute, DRAM bytes) bound; the compute bound alone is a bound for every group):")
-    roof_all = meas_all = meas_counted = comp_all = 0.0
-    for scan, (roof, meas, comp) in by_scan.items():
-        frac = f"{roof / meas:.0%} of the roofline, {comp / meas:.0%} of the compute bound" if roof else "no counted work"
-        print(f"  {scan}: roofline {roof:.1f} s, compute bound {comp:.1f} s, measured {meas:.1f} s ({frac}); command total "
-              f"{per_scan[scan]['total_s']} s")
-        roof_all += roof
-        comp_all += comp
-        meas_all += meas
-        meas_counted += meas if roof else 0.0
-    if roof_all:
-        print(f"  all: roofline {roof_all:.1f} s, compute bound {comp_all:.1f} s, measured {meas_all:.1f} s (of which "
-              f"{meas_counted:.1f} s in scans with counted work: {roof_all / meas_counted:.0%} of their roofline); "
-              f"measured / roofline = {meas_all / roof_all:.2f}, measured / compute bound = {meas_all / comp_all:.2f} "
+        m = r["measured_s"]
+        print(f"| {cls[0]} | {cols[0]} | {cols[1]} | {cols[2]} | {cols[3]} | {r['configs']} ({r['groups']}{untimed}) | {ended} "
+              f"| {r['flops']:.3g} | {r['bytes']:.3g} | {r['roofline_s']:.1f} | {r['read_s']:.1f} | {r['compute_s']:.1f} "
+              f"| {m:.1f} | {pct(r['roofline_s'], m)} | {pct(r['read_s'], m)} | {pct(r['compute_s'], m)} |")
+    print("\nper scan (roofline = max(compute, bytes at the axpy bandwidth); read ceiling = max(compute, bytes at the read "
+          "bandwidth), a bound for any traffic that streams from DRAM; the compute bound alone is a bound for every group):")
+    tot = dict.fromkeys(keys, 0.0)
+    meas_counted = 0.0
+    for scan, v in by_scan.items():
+        m = v["measured_s"]
+        frac = (f"{pct(v['roofline_s'], m)} of the roofline, {pct(v['read_s'], m)} of the read ceiling, "
+                f"{pct(v['compute_s'], m)} of the compute bound") if v["roofline_s"] else "no counted work"
+        print(f"  {scan}: roofline {v['roofline_s']:.1f} s, read ceiling {v['read_s']:.1f} s, compute bound "
+              f"{v['compute_s']:.1f} s, measured {m:.1f} s ({frac}); command total {per_scan[scan]['total_s']} s")
+        for k in keys:
+            tot[k] += v[k]
+        meas_counted += m if v["roofline_s"] else 0.0
+    if tot["roofline_s"]:
+        m = tot["measured_s"]
+        print(f"  all: roofline {tot['roofline_s']:.1f} s, read ceiling {tot['read_s']:.1f} s, compute bound "
+              f"{tot['compute_s']:.1f} s, measured {m:.1f} s (of which {meas_counted:.1f} s in scans with counted work: "
+              f"{pct(tot['roofline_s'], meas_counted)} of their roofline); measured / roofline = {m / tot['roofline_s']:.2f}, "
+              f"measured / read ceiling = {m / tot['read_s']:.2f}, measured / compute bound = {m / tot['compute_s']:.2f} "
               f"for everything")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({
-        "rates": {"float64_flops_per_s": f64w, "bandwidth_bytes_per_s": bww},
+        "rates": {"float64_flops_per_s": f64w, "float32_flops_per_s": rates.best["f32"][0], "bandwidth_bytes_per_s": bww,
+                  "read_bandwidth_bytes_per_s": bwr},
         "classes": [dict(r, cls=list(map(str, k)), ended=dict(r["ended"])) for k, r in rows.items()],
-        "per_scan": {str(k): dict(per_scan[k], roofline_s=v[0], measured_s=v[1], compute_bound_s=v[2])
-                     for k, v in by_scan.items()}},
+        "per_scan": {str(k): dict(per_scan[k], **v) for k, v in by_scan.items()}},
         indent=1, default=str))
     print(f"written {args.json}")
 
