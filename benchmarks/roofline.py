@@ -85,13 +85,14 @@ class Rates:
     """Jitted float64/float32 matmul (2048^3), float64 axpy (2^24) and float64 matrix-vector (2^11 x 2^13,
     128 MB) rates; best of ``reps`` calls.
 
-    Two bandwidths, because on this machine a write costs more than a read (write-allocate: a written
-    line is read first): the axpy ``1.0000001 x + y`` (2 reads, 1 write; 24 bytes per element, the STREAM
-    triad's convention) is ``"bw"``, the DRAM ceiling of traffic with its 2:1 mix of reads and writes,
-    which is the mix of a dense weight's counted traffic (``train_counts``: read twice by the passes, read
-    and written by the update, momentum read and written). The matrix-vector product (reads only) is
-    ``"bw_read"``, about twice ``"bw"`` here: no access mix that streams from DRAM goes faster, so
-    ``bytes / bw_read`` bounds the time of any counted traffic, whatever its mix."""
+    Two bandwidths, because on this machine a write costs much more than a read (a written line is first
+    read, then written back): the axpy ``1.0000001 x + y`` (2 reads, 1 write; 24 bytes per element, the
+    STREAM triad's convention) is ``"bw"``, the DRAM ceiling of traffic with its 2:1 mix of reads and
+    writes, which is the mix of a dense weight's counted traffic with momentum (``train_counts``: read
+    twice by the passes, read and written by the update, the momentum read and written; without momentum
+    the mix is 3:1). The matrix-vector product (reads only) is ``"bw_read"``, 2.5-4 times ``"bw"`` here:
+    no access mix that streams from DRAM goes faster, so ``bytes / bw_read`` bounds the time of counted
+    traffic that really streams from DRAM, whatever its mix (not of bytes that stay in cache)."""
 
     def __init__(self, n=2048, m=2**24):
         self.n, self.m = n, m
@@ -369,7 +370,7 @@ def print_table(rows, rates):
               f"| {r['bound']} | {r['roofline_s']:.1f} | {r['measured_s']:.1f} | {_fmt(r['fraction'], '.0%')} "
               f"| {_fmt(r['fraction_cpu'], '.0%')} | {_fmt(r['fraction_read'], '.0%')} | {r['compile_s']:.1f} |")
     print("\nper figure (sum over classes; measured = steady-state run time scaled to 1000 steps, no compilation; "
-          "roofline = max(flops / matmul rate, bytes / axpy bandwidth), read ceiling: bytes / read bandwidth):")
+          "roofline = max(flops / matmul rate, bytes / axpy bandwidth), read ceiling: the same with the read bandwidth):")
     out = {}
     for fig in sorted({r["fig"] for r in rows}):
         rr = [r for r in rows if r["fig"] == fig]

@@ -1,6 +1,7 @@
 """Roofline of a completed paper-profile scan, from its stored records: counted work against the time it took.
 
     python benchmarks/scan_time.py RESULTS_ROOT/paper [--log scans.log] [--json _build/scan-time.json]
+    python benchmarks/scan_time.py RESULTS_ROOT/paper --started-at ISO [--started-at ISO ...]   # a resumed run
 
 ``benchmarks/roofline.py`` times one group per cost class for a few steps. This script instead reads what
 a real run of ``python -m nncosmo_helpers.scans --profile paper`` stored, so it sees everything the run
@@ -14,14 +15,16 @@ continuum predictions and the writing of the records.
   predecessor; its time is the scan's total (the ``fig <k>: <s> s`` lines the command prints, ``--log``)
   minus its other groups. Without ``--log`` (or when the logged total is smaller than the other groups'
   sum: a line of another invocation) the first group of each scan is left out of both sums. A
-  run that was interrupted and resumed (the store keeps what was computed) has no total from the
-  interrupted invocation; for it, and for any run without ``--log``, give the start of each invocation of
-  the scans command as ``--started-at`` (UTC, ISO 8601, in order): the scans of one invocation run one after
-  the other, so every group's time is then the gap to the group stored before it by the same invocation,
-  whatever its scan, and the first group of an invocation is timed from the invocation's start (Python and
-  JAX start-up included). The downtime between invocations, and the work an interrupted invocation lost
-  (the group it was computing), are in no group's time. A run on a Dask cluster has no such chain: the
-  script is for in-process runs.
+  run that was interrupted and resumed (the store keeps what was computed) breaks the chain: each record names
+  the process that stored it (``host``, ``pid``), a gap between groups of two processes holds the downtime,
+  so in this mode such a group is untimed (and the first group gets no total unless one process stored the
+  whole scan). For a resumed run give instead the start of each invocation of the scans command as
+  ``--started-at`` (ISO 8601, UTC unless it says otherwise; one per process that stored groups, checked): the
+  scans of one invocation run one after the other, so every group's time is then the gap to the group its
+  process stored before it, whatever the scan, and the first group of an invocation is timed from the
+  invocation's start (Python and JAX start-up and the reloading of the scans already stored included). The
+  downtime between invocations and the group an interrupted invocation lost are in no group's time. A run
+  on a Dask cluster has no such chain: the script is for in-process runs.
 * **Roofline per configuration**, by the counting rule of ``benchmarks/roofline.py`` (``train_counts``,
   ``kernel_counts``, ``trained_bytes``): the dense architecture's flops; bytes by the representation the
   configuration ran in (Fig. 3: its final basis, or 4 x 32 directions up to ``method_from_step`` and
@@ -35,14 +38,15 @@ continuum predictions and the writing of the records.
   no counted work; their measured times are listed so the total is complete.
 * **Three bounds.** The *roofline* counts the bytes at the axpy bandwidth (2 reads and 1 write per
   element, the STREAM triad's convention): the DRAM ceiling for traffic with the triad's 2:1 mix of reads
-  and writes, which is the mix counted for a dense weight. On this machine a read streams about twice as
-  fast (a written line is first read into the cache), so traffic that reads more than it writes, a
-  computation whose state fits the 16 MB L3 cache (width-100 networks; a width-1000 two-hidden-layer
-  network on one point, weights and momentum ~16 MB), or a counted byte that in fact stays in cache, can
-  beat that bound (fractions above 100 %). The *read ceiling* counts every byte at the read
-  (matrix-vector) bandwidth, a bound for any traffic that streams from DRAM whatever its mix; the *compute
-  bound* (flops at the matmul rate of each computation's dtype) is a lower bound on every group's time,
-  cached or not. The totals are given against all three.
+  and writes, which is the mix counted for a dense weight with momentum. On this machine a read streams
+  2.5-4 times as fast (a written line is first read, then written back), so traffic that reads more than
+  it writes, a computation whose state fits the 16 MB L3 cache (width-100 networks; a width-1000
+  two-hidden-layer network on one point, weights and momentum ~16 MB), or a counted byte that in fact
+  stays in cache, can beat that bound (fractions above 100 %). The *read ceiling* counts every byte at the
+  read (matrix-vector) bandwidth, a bound for traffic that really streams from DRAM whatever its mix (a
+  group whose state stays in cache can beat it too); the *compute bound* (flops at the matmul rate of
+  each computation's dtype) is a lower bound on every group's time, cached or not. The totals are given
+  against all three.
 * ``--rates F64 F32 BW BW_READ`` re-counts a store at given rates (e.g. those measured on an idle machine
   before) instead of measuring them, for a store whose scan is still running.
 """
@@ -67,11 +71,15 @@ import scan_counts_pt_bg  # noqa: E402
 from nncosmo_helpers import scans  # noqa: E402
 
 
-def _records(directory: Path):
+def _records(directory: Path, procs: dict):
+    """(created, config, result) of every record; ``procs`` gets created -> (host, pid) of the process that
+    stored it (the provenance every record carries; (None, None) for a record without it)."""
     out = []
     for p in sorted(directory.glob("*.json")):
         rec = json.loads(p.read_text())
-        out.append((datetime.datetime.fromisoformat(rec["created"]).timestamp(), rec["config"], rec["result"]))
+        t = datetime.datetime.fromisoformat(rec["created"]).timestamp()
+        procs[t] = (rec.get("host"), rec.get("pid"))
+        out.append((t, rec["config"], rec["result"]))
     return out
 
 
@@ -162,28 +170,44 @@ def _class_of(scan, c):
     return (scan,)
 
 
-def _log_durations(ends, total):
-    """One uninterrupted invocation, one scan (group ends sorted): each group's time is the gap to the previous
-    group; the first gets the scan's logged total minus the others, or None (untimed) without a total (or
-    with one smaller than the others' sum: a line of another invocation)."""
-    durations = [None] + [b - a for a, b in zip(ends, ends[1:])]
-    if total is not None and total >= sum(durations[1:]):
-        durations[0] = total - sum(durations[1:])
+def _log_durations(ends, total, procs):
+    """One scan (group ends sorted, ``procs`` the process that stored each): each group's time is the gap to the
+    previous group. The first group gets the scan's logged total minus the others, when one process stored
+    them all (one uninterrupted invocation) and the total is not smaller than their sum (else it is a line
+    of another invocation); otherwise it is None (untimed), as is every group whose predecessor another
+    process stored (a resumed run: the gap would hold the downtime; time such a run with ``--started-at``)."""
+    durations = [None] + [b - a if pb == pa else None for a, b, pa, pb in zip(ends, ends[1:], procs, procs[1:])]
+    rest = sum(d for d in durations[1:] if d is not None)
+    if total is not None and len(set(procs)) == 1 and total >= rest:
+        durations[0] = total - rest
     return durations
 
 
-def _chain_durations(ends, starts):
-    """Invocation starts given (sorted): every group of every scan, by its end, belongs to the last
-    invocation started before it; its time is the gap to the previous group of that invocation, or to the
-    invocation's start. ``ends`` maps a group's key to its end; groups ended before the first start: None."""
+def _chain_durations(ends, procs, starts):
+    """Every group of every scan, by its end, in the invocation (process) that stored it; invocations in the
+    order of their first stored group, ``starts`` (sorted) their starts, one each. A group's time is the gap
+    to the previous group its invocation stored, whatever the scan, or to the invocation's start. ``ends`` and
+    ``procs`` map a group's key to its end and its process. Raises ValueError when the starts do not match
+    the invocations (one each, each before its invocation's first group and after the previous one's last)."""
+    order = sorted(ends, key=ends.get)
+    first, last = {}, {}
+    for key in order:
+        first.setdefault(procs[key], ends[key])
+        last[procs[key]] = ends[key]
+    invocations = sorted(first, key=first.get)
+    if len(starts) != len(invocations):
+        raise ValueError(f"{len(invocations)} invocations (processes) stored groups; give one --started-at each, "
+                         f"got {len(starts)}")
+    for k, (proc, start) in enumerate(zip(invocations, starts)):
+        if not start <= first[proc] or (k and not last[invocations[k - 1]] < start):
+            raise ValueError(f"--started-at #{k + 1} is not between the previous invocation's last group and the "
+                             f"first group of invocation {proc}")
+    start_of = dict(zip(invocations, starts))
     out, prev = {}, {}
-    for key, e in sorted(ends.items(), key=lambda kv: kv[1]):
-        k = sum(e >= s for s in starts) - 1
-        if k < 0:
-            out[key] = None
-            continue
-        out[key] = e - prev.get(k, starts[k])
-        prev[k] = e
+    for key in order:
+        proc = procs[key]
+        out[key] = ends[key] - prev.get(proc, start_of[proc])
+        prev[proc] = ends[key]
     return out
 
 
@@ -195,6 +219,12 @@ def _log_times(path):
             if m:
                 out[m.group(1)] = float(m.group(2))
     return out
+
+
+def _utc(iso: str) -> float:
+    """Epoch seconds of an ISO 8601 time; one without an offset is taken as UTC."""
+    t = datetime.datetime.fromisoformat(iso)
+    return (t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)).timestamp()
 
 
 def main():
@@ -212,16 +242,19 @@ def main():
     totals = {}
     for log in args.log:
         totals.update(_log_times(log))
-    starts = sorted(datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.timezone.utc).timestamp()
-                    for t in args.started_at)
-    stored = {}
+    starts = sorted(_utc(t) for t in args.started_at)
+    stored, procs = {}, {}
     for scan in scans.SCANS:
         d = root / (scan if isinstance(scan, str) else f"fig{scan}")
-        recs = _records(d) if d.is_dir() else []
+        recs = _records(d, procs) if d.is_dir() else []
         if recs:
             stored[scan] = (recs, _groups(scan, recs))
-    chained = _chain_durations({(scan, i): max(t for t, _, _ in g) for scan, (_, gs) in stored.items()
-                                for i, g in enumerate(gs)}, starts) if starts else None
+    ends = {(scan, i): max(t for t, _, _ in g) for scan, (_, gs) in stored.items() for i, g in enumerate(gs)}
+    group_procs = {key: procs[e] for key, e in ends.items()}  # the process that stored the group's last record
+    try:
+        chained = _chain_durations(ends, group_procs, starts) if starts else None
+    except ValueError as err:
+        ap.error(str(err))
     if args.rates:
         f64, f32, bw, bwr = args.rates
         rates = rl.FixedRates(f64, bw, flops32_per_s=f32, read_bytes_per_s=bwr)
@@ -232,11 +265,13 @@ def main():
                                 "read_s": 0.0, "compute_s": 0.0, "measured_s": 0.0, "ended": defaultdict(int), "untimed_groups": 0})
     per_scan = {}
     for scan, (recs, groups) in stored.items():
-        total = totals.get(str(scan))
         if chained is not None:
             durations = [chained[(scan, i)] for i in range(len(groups))]
+            total = sum(durations)
         else:
-            durations = _log_durations([max(t for t, _, _ in g) for g in groups], total)
+            total = totals.get(str(scan))
+            durations = _log_durations([ends[(scan, i)] for i in range(len(groups))], total,
+                                       [group_procs[(scan, i)] for i in range(len(groups))])
         for g, dur in zip(groups, durations):
             c0 = g[0][1]
             f, b, ended, bounds = _bounds(scan, g, rates)
@@ -287,7 +322,8 @@ def main():
         frac = (f"{pct(v['roofline_s'], m)} of the roofline, {pct(v['read_s'], m)} of the read ceiling, "
                 f"{pct(v['compute_s'], m)} of the compute bound") if v["roofline_s"] else "no counted work"
         print(f"  {scan}: roofline {v['roofline_s']:.1f} s, read ceiling {v['read_s']:.1f} s, compute bound "
-              f"{v['compute_s']:.1f} s, measured {m:.1f} s ({frac}); command total {per_scan[scan]['total_s']} s")
+              f"{v['compute_s']:.1f} s, measured {m:.1f} s ({frac}); {'chained' if chained is not None else 'command'} total "
+              f"{'-' if per_scan[scan]['total_s'] is None else format(per_scan[scan]['total_s'], '.1f')} s")
         for k in keys:
             tot[k] += v[k]
         meas_counted += m if v["roofline_s"] else 0.0
