@@ -187,12 +187,17 @@ def test_background_grids_hold_the_chapters_settings():
     losses = {"quick": [[0.1, 10.0, 2], [0.2, 10.0, 2], [0.2, 1.0, 2], [0.1, 10.0, 4]],
               "paper": [[m, f0, n] for n in (2, 4) for f0 in (1.0, 10.0) for m in (0.01, 0.1, 0.2)]}
     eps_scan = {"quick": np.geomspace(1e-2, 30.0, 8), "paper": np.geomspace(1e-3, 30.0, 10)}
+    control_seeds = {"quick": (1, 2), "paper": (1, 2, 3, 4)}
     for profile, hidden in (("quick", 1), ("paper", 2)):
         runs = scans.grid("bg-runs", profile)
         net = dict(width=1000, hidden_layers=hidden, activation="erf", W_std=1.0, b_std=0.05, seed=0, x0=1.0)
-        for name in bg.NAMES:
+        for name in ("bg-lag", "bg-limit"):
             assert all({k: c[k] for k in net} == net for c in scans.grid(name, profile))
-        pair_runs, sweep = runs[:-6], runs[-6:]
+        n_grid = len(losses[profile]) * len(pairs)
+        pair_runs, controls, sweep = runs[:n_grid], runs[n_grid:-6], runs[-6:]
+        assert all({k: c[k] for k in net} == net for c in pair_runs + sweep)
+        # the control seeds: the same grid on other draws of the same architecture
+        assert controls == [dict(c, seed=seed) for seed in control_seeds[profile] for c in pair_runs]
         assert [(c["loss"], (c["eta"], c["beta"])) for c in pair_runs] == [(lo, p) for lo in losses[profile] for p in pairs]
         assert all(c["epsilon"] is None and c["steps"] == 1000 and c["record_every"] == 10 for c in pair_runs)
         assert [c["epsilon"] for c in sweep] == [0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
@@ -207,7 +212,7 @@ def test_background_grids_hold_the_chapters_settings():
         groups = {}
         for c in runs:
             groups.setdefault(canonical_json(key(c)), []).append(c)
-        assert len(groups) == len(losses[profile]) + 1
+        assert len(groups) == len(losses[profile]) * (1 + len(control_seeds[profile])) + 1
         assert all(len({canonical_json({k: c[k] for k in net}) for c in g}) == 1 for g in groups.values())
 
 
@@ -265,6 +270,12 @@ def test_background_scans_store_what_the_experiments_return(tmp_path, monkeypatc
     comp = bg.comparisons(read)
     assert _same(comp.runs, [direct]) and comp.sweep == [values[2]]
     assert comp.skipped == [(diverged["eta"], 0.0, PolynomialLoss(0.1, 10.0, 4), err.value.stability_ratio)]
+    assert comp.controls == {} and comp.control_skipped == {}
+    # a control seed's runs (here the same values standing in) go to its own lists, not to the chapter's network's
+    ctrl = beyond.Read(runs + [{**run, "seed": 1}, {**diverged, "seed": 1}], values + [values[0], d], "quick")
+    comp_c = bg.comparisons(ctrl)
+    assert _same(comp_c.runs, [direct]) and len(comp_c.skipped) == 1
+    assert list(comp_c.controls) == [1] and _same(comp_c.controls[1], [direct]) and comp_c.control_skipped[1] == comp.skipped
     with pytest.raises(train.TrainingDiverged):
         bg.comparisons(beyond.Read([run, {**diverged, "epsilon": 30.0}], [values[0], d], "quick"))
     # bg-lag and bg-limit

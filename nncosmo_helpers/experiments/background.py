@@ -152,6 +152,23 @@ def compare_backgrounds(apply_fn, params, x0, *, eta, beta, loss, steps, record_
     return BackgroundComparison(f_net, fixed, sc, float(run.alpha_final), float(run.stability_ratio))
 
 
+def residual_budget(r: BackgroundComparison) -> float:
+    """Budget of ``r.deviation_fixed``, the network's distance to the fixed-H background (eq. 7 at the initial
+    alpha), in units of its excursion: the finite step plus the drift of alpha.
+
+    The finite step is measured on its own: eq. 2 iterated at the frozen initial alpha
+    (:func:`~nncosmo_helpers.dynamics.iterate_linearized`, the network's iteration without the drift) against
+    background (a). The drift is bounded to first order: a relative change delta = |alpha_final/alpha_initial - 1|
+    of the force coefficient moves a relaxation by at most delta of its excursion. Not finite (inf or nan) when
+    the frozen-alpha iteration overflows, which can happen while the network, whose alpha changes, converges:
+    then the finite-step part cannot be measured and the run has no budget.
+    """
+    fixed = r.fixed
+    frozen = np.asarray(dynamics.iterate_linearized([[r.alpha_initial]], r.f_net[0], eta=fixed.flrw.eta,
+                                                    beta=fixed.flrw.beta, loss=fixed.loss, steps=fixed.steps))[:, 0]
+    return cosmology.relative_deviation(frozen, fixed.phi, fixed.phi) + abs(r.alpha_final / r.alpha_initial - 1)
+
+
 class StabilityLimitRuns(NamedTuple):
     """A homogeneous network trained at multiples of its linear stability limit (eq. bg-etastab).
 

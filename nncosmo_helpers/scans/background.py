@@ -8,7 +8,9 @@ stored, :func:`~nncosmo_helpers.scans.beyond.read` computes them in memory witho
 * ``bg-runs`` -- :func:`~nncosmo_helpers.experiments.background.compare_backgrounds`, one homogeneous
   network trained with eq. 2 against the fixed-H and the self-consistent backgrounds of eq. 6. One
   configuration per (loss, eta, beta) of the chapter's grid (the paper's (eta, beta) pairs times the
-  profile's losses of eq. 20), then one per epsilon of the sweep across eta_max, whose learning rate
+  profile's losses of eq. 20), then the same grid on the networks of the settings' ``control_seeds``
+  (the same architecture, other N(0, 1) draws: the seed spread of the chapter's verdict), then, on the
+  chapter's network only, one per epsilon of the sweep across eta_max, whose learning rate
   eta = epsilon * eta_max (eq. bg-etamax of the chapter, ``cosmology.eta_max_vacuum``) depends on the
   network's alpha and f_init: the configuration holds epsilon and the compute function forms eta, so
   the configuration alone determines the result. A run that diverges (``train.TrainingDiverged``) is
@@ -77,11 +79,15 @@ class Comparisons(NamedTuple):
             (loss, eta, beta) run that converged, in grid order (losses outer, pairs inner).
         skipped: ``(eta, beta, loss, stability_ratio)`` of every such run that diverged.
         sweep: the comparisons of the epsilon sweep (loss, beta of the settings, eta = epsilon * eta_max).
+        controls, control_skipped: ``runs`` and ``skipped`` of the same grid on each control seed's network,
+            by seed (in the grid's order of seeds).
     """
 
     runs: list
     skipped: list
     sweep: list
+    controls: dict
+    control_skipped: dict
 
 
 # ------------------------------------------------------------------------------------------------
@@ -92,8 +98,8 @@ def grid(name: str, s: dict) -> list[dict]:
     net = {**s["network"], "seed": s["seed"], "x0": s["x0"]}
     if name == "bg-runs":
         train_ = dict(steps=s["steps"], record_every=s["record_every"])
-        pairs = [dict(net, loss=list(lo), eta=eta, epsilon=None, beta=beta, **train_)
-                 for lo in s["losses"] for eta, beta in s["pairs"]]
+        pairs = [dict(net, seed=seed, loss=list(lo), eta=eta, epsilon=None, beta=beta, **train_)
+                 for seed in (s["seed"], *s["control_seeds"]) for lo in s["losses"] for eta, beta in s["pairs"]]
         sweep = [dict(net, loss=list(s["loss"]), eta=None, epsilon=e, beta=s["sweep_beta"], **train_)
                  for e in s["eps_net"]]
         return pairs + sweep
@@ -193,19 +199,26 @@ def compute(configs: list[dict]) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 def comparisons(r) -> Comparisons:
     """``bg-runs`` (a :class:`~nncosmo_helpers.scans.beyond.Read`) as the chapter's ``runs``, ``skipped``
-    and sweep. A diverged run of the sweep raises its ``TrainingDiverged`` again, as the chapter's own
+    and sweep (on the chapter's network: the seed of the first configuration), and the control seeds' runs
+    and skipped. A diverged run of the sweep raises its ``TrainingDiverged`` again, as the chapter's own
     loop did (the sweep has no place for it)."""
-    runs, skipped, sweep = [], [], []
+    seed0 = r.configs[0]["seed"]
+    runs, skipped, sweep, controls, control_skipped = [], [], [], {}, {}
     for c, v in zip(r.configs, r.values):
         if c["epsilon"] is not None:
             if isinstance(v, DivergedRun):
                 raise v.error()
             sweep.append(v)
-        elif isinstance(v, DivergedRun):
-            skipped.append((v.eta, v.beta, v.loss, v.stability_ratio))
+            continue
+        if c["seed"] == seed0:
+            ok, bad = runs, skipped
         else:
-            runs.append(v)
-    return Comparisons(runs, skipped, sweep)
+            ok, bad = controls.setdefault(c["seed"], []), control_skipped.setdefault(c["seed"], [])
+        if isinstance(v, DivergedRun):
+            bad.append((v.eta, v.beta, v.loss, v.stability_ratio))
+        else:
+            ok.append(v)
+    return Comparisons(runs, skipped, sweep, controls, control_skipped)
 
 
 def stability_limit(r) -> experiment.StabilityLimitRuns:

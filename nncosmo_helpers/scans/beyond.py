@@ -88,8 +88,9 @@ def _pt_settings(*, width, seeds, train, eb):
                 record_every=10, n_modes=4, lattice_modes=6, eb=dict(arch=PT_EXTRA, interval=PT_EXTRA_INTERVAL, **eb))
 
 
-def _bg_settings(*, hidden_layers, losses, eps_scan):
-    return dict(network=dict(width=1000, **dict(ARCH, hidden_layers=hidden_layers)), seed=0, x0=X0, pairs=ETA_BETA,
+def _bg_settings(*, hidden_layers, losses, eps_scan, control_seeds):
+    return dict(network=dict(width=1000, **dict(ARCH, hidden_layers=hidden_layers)), seed=0, control_seeds=control_seeds,
+                x0=X0, pairs=ETA_BETA,
                 losses=losses, steps=1000, record_every=10, loss=(0.1, 10.0, 2), sweep_beta=0.0,
                 eps_net=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0), eps_scan=eps_scan, relaxation_times=12.0, samples=3000,
                 limit=dict(loss=(0.2, 1.0, 2), factors=(0.9, 1.1, 1.5, 2.0, 3.0), steps=1000))
@@ -99,15 +100,16 @@ def _bg_settings(*, hidden_layers, losses, eps_scan):
 SETTINGS = {
     # the network of book/background.md (its hidden layers per profile), the paper's (eta, beta) pairs times the
     # profile's losses, the sweep eta = epsilon eta_max of the loss ``loss`` (eps_net: trained, eps_scan: the two
-    # backgrounds alone, over ``relaxation_times``), and the runs at multiples of the stability limit (``limit``)
+    # backgrounds alone, over ``relaxation_times``), and the runs at multiples of the stability limit (``limit``); the
+    # (eta, beta) x losses grid again on the networks of ``control_seeds`` (other N(0, 1) draws: the seed spread)
     # The background chapter: the homogeneous network of ARCH at X0, width 1000 (one hidden layer in quick), the
     # paper's (eta, beta) pairs (footnote 5) x the profile's losses (paper: the twelve of eq. 20), the sweep in
     # epsilon = eta/eta_max, the backgrounds' lag at epsilon (eps_scan) and the runs across the stability limit.
     "background": {
         "quick": _bg_settings(hidden_layers=1, losses=((0.1, 10.0, 2), (0.2, 10.0, 2), (0.2, 1.0, 2), (0.1, 10.0, 4)),
-                              eps_scan=tuple(np.geomspace(1e-2, 30.0, 8).tolist())),
+                              eps_scan=tuple(np.geomspace(1e-2, 30.0, 8).tolist()), control_seeds=(1, 2)),
         "paper": _bg_settings(hidden_layers=ARCH["hidden_layers"], losses=LOSSES,
-                              eps_scan=tuple(np.geomspace(1e-3, 30.0, 10).tolist())),
+                              eps_scan=tuple(np.geomspace(1e-3, 30.0, 10).tolist()), control_seeds=(1, 2, 3, 4)),
     },
     "optimisers_as_cosmologies": {
         "quick": dict(width=512, seeds=(0,), etas=(1 / 9, 1 / 36), losses=((0.1, 1.0, 2), (0.01, 1.0, 2)),
