@@ -27,7 +27,8 @@ stored, :func:`~nncosmo_helpers.scans.beyond.read` computes them in memory witho
 
 The network is that of the chapter (``SETTINGS["background"]`` of :mod:`.beyond`: width 1000, erf,
 NTK parameterisation, (W_std, b_std) = (1, 0.05), one hidden layer in the quick profile and two in
-the paper profile, seed 0, trained on the single input x0 = 1). :func:`comparisons` and
+the paper profile, seed 0, trained on the single input x0 = 1; ``bg-runs`` trains its grid also on
+the networks of the settings' ``control_seeds``). :func:`comparisons` and
 :func:`stability_limit` turn what :func:`~nncosmo_helpers.scans.beyond.read` returns back into the
 objects the chapter used to compute in memory; :func:`network` is the chapter's network (the one place it
 is built).
