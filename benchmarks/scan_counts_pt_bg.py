@@ -39,8 +39,9 @@ backgrounds of bg-runs and all of bg-lag, the eq. 9 references of every trained 
 matvec per evaluation) and the detail network's two lattice solves; the N x N ``eigh`` per kernel
 (~N^3 = 1e6); the forward passes outside the training loops (``f_init``, ``train_momentum``'s shape
 check, divergence bound and final loss: < 0.2 % of a configuration's counted flops); parameter
-initialisation; the one N = 1 kernel of the background network, computed once per process and cached
-(``scans.background._network``); elementwise work (erf and its derivative, the momentum update),
+initialisation; the one N = 1 kernel of each background network (the chapter's seed and the control
+seeds), computed once per process and cached (``scans.background._network``; the chapter's network twice in
+the paper profile's bg-runs); elementwise work (erf and its derivative, the momentum update),
 which XLA counts and this rule does not (see ``tests/test_scan_counts_pt_bg.py``) and which is *not*
 small for the one-hidden-layer pt networks (no width x width matmul: ~10 N width flops per step).
 """

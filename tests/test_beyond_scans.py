@@ -213,6 +213,8 @@ def test_background_grids_hold_the_chapters_settings():
         for c in runs:
             groups.setdefault(canonical_json(key(c)), []).append(c)
         assert len(groups) == len(losses[profile]) * (1 + len(control_seeds[profile])) + 1
+    with pytest.raises(ValueError, match="must not contain the chapter's seed"):  # the split by seed needs them apart
+        bg.grid("bg-runs", dict(beyond.settings("background", "quick"), control_seeds=(0, 1)))
         assert all(len({canonical_json({k: c[k] for k in net}) for c in g}) == 1 for g in groups.values())
 
 

@@ -3,7 +3,8 @@
 * :func:`homogeneous_comparison`: the network against eq. 7 (frozen alpha) and against eq. 2 iterated
   in function space at the same frozen alpha (chapter "The continuous limit");
 * :func:`compare_backgrounds`: the network against the fixed-H and the self-consistent FLRW
-  backgrounds of eq. 6 (chapter "The homogeneous background");
+  backgrounds of eq. 6 (chapter "The homogeneous background"); :func:`residual_budget`: the budget of
+  its distance to the fixed-H background;
 * :func:`stability_limit_runs`: the network trained across its linear stability limit (same chapter).
 
 Experiments sit above training (:mod:`~nncosmo_helpers.train`) and the physics
@@ -158,8 +159,10 @@ def residual_budget(r: BackgroundComparison) -> float:
 
     The finite step is measured on its own: eq. 2 iterated at the frozen initial alpha
     (:func:`~nncosmo_helpers.dynamics.iterate_linearized`, the network's iteration without the drift) against
-    background (a). The drift is bounded to first order: a relative change delta = |alpha_final/alpha_initial - 1|
-    of the force coefficient moves a relaxation by at most delta of its excursion. Not finite (inf or nan) when
+    background (a). The drift part is a first-order estimate from alpha at the end of training: a relative
+    change delta = |alpha_final/alpha_initial - 1| of the force coefficient moves a relaxation by at most delta
+    of its excursion. It is not a strict bound: where alpha rises during the run and falls back, its effect
+    on the trajectory exceeds what the final delta says. Not finite (inf or nan) when
     the frozen-alpha iteration overflows, which can happen while the network, whose alpha changes, converges:
     then the finite-step part cannot be measured and the run has no budget.
     """

@@ -77,7 +77,8 @@ class Comparisons(NamedTuple):
 
     Attributes:
         runs: the :class:`~nncosmo_helpers.experiments.background.BackgroundComparison` of every
-            (loss, eta, beta) run that converged, in grid order (losses outer, pairs inner).
+            (loss, eta, beta) run on the chapter's network that converged, in grid order (losses outer,
+            pairs inner).
         skipped: ``(eta, beta, loss, stability_ratio)`` of every such run that diverged.
         sweep: the comparisons of the epsilon sweep (loss, beta of the settings, eta = epsilon * eta_max).
         controls, control_skipped: ``runs`` and ``skipped`` of the same grid on each control seed's network,
@@ -96,6 +97,8 @@ class Comparisons(NamedTuple):
 # ------------------------------------------------------------------------------------------------
 def grid(name: str, s: dict) -> list[dict]:
     """The configurations of scan ``name`` (without ``scan``/``scan_version``) from the settings ``s``."""
+    if s["seed"] in s["control_seeds"]:
+        raise ValueError(f"the control seeds {s['control_seeds']} must not contain the chapter's seed {s['seed']}")
     net = {**s["network"], "seed": s["seed"], "x0": s["x0"]}
     if name == "bg-runs":
         train_ = dict(steps=s["steps"], record_every=s["record_every"])
@@ -141,7 +144,7 @@ def network(s: dict) -> Network:
     return _network(*(dict(s["network"], seed=s["seed"], x0=s["x0"])[k] for k in NETWORK_KEYS))
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _network(width, hidden_layers, activation, W_std, b_std, seed, x0) -> Network:
     """:class:`Network` of one architecture, seed and input (cached: the scans of one network share it)."""
     from .beyond import _mlp  # one (init_fn, apply_fn) per architecture: the jitted training loops compile once
@@ -200,10 +203,12 @@ def compute(configs: list[dict]) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 def comparisons(r) -> Comparisons:
     """``bg-runs`` (a :class:`~nncosmo_helpers.scans.beyond.Read`) as the chapter's ``runs``, ``skipped``
-    and sweep (on the chapter's network: the seed of the first configuration), and the control seeds' runs
+    and sweep (on the chapter's network: the settings' ``seed``), and the control seeds' runs
     and skipped. A diverged run of the sweep raises its ``TrainingDiverged`` again, as the chapter's own
     loop did (the sweep has no place for it)."""
-    seed0 = r.configs[0]["seed"]
+    from .beyond import settings
+
+    seed0 = settings("background", r.profile)["seed"]
     runs, skipped, sweep, controls, control_skipped = [], [], [], {}, {}
     for c, v in zip(r.configs, r.values):
         if c["epsilon"] is not None:
