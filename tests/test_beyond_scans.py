@@ -269,17 +269,17 @@ def test_background_scans_store_what_the_experiments_return(tmp_path, monkeypatc
                                                            loss=PolynomialLoss(*sweep["loss"]), steps=40, record_every=10))
     # the chapter's lists: the diverged pair is skipped with its stability ratio; a diverged sweep run raises
     read = beyond.Read(runs, values, "quick")
-    comp = bg.comparisons(read)
+    comp = bg.comparisons(read, 0)
     assert _same(comp.runs, [direct]) and comp.sweep == [values[2]]
     assert comp.skipped == [(diverged["eta"], 0.0, PolynomialLoss(0.1, 10.0, 4), err.value.stability_ratio)]
     assert comp.controls == {} and comp.control_skipped == {}
     # a control seed's runs (here the same values standing in) go to its own lists, not to the chapter's network's
     ctrl = beyond.Read(runs + [{**run, "seed": 1}, {**diverged, "seed": 1}], values + [values[0], d], "quick")
-    comp_c = bg.comparisons(ctrl)
+    comp_c = bg.comparisons(ctrl, 0)
     assert _same(comp_c.runs, [direct]) and len(comp_c.skipped) == 1
     assert list(comp_c.controls) == [1] and _same(comp_c.controls[1], [direct]) and comp_c.control_skipped[1] == comp.skipped
     with pytest.raises(train.TrainingDiverged):
-        bg.comparisons(beyond.Read([run, {**diverged, "epsilon": 30.0}], [values[0], d], "quick"))
+        bg.comparisons(beyond.Read([run, {**diverged, "epsilon": 30.0}], [values[0], d], "quick"), 0)
     # bg-lag and bg-limit
     (lag,) = [beyond.decode(r["value"]) for r in scans.run("bg-lag", "quick", tmp_path, configs=lags, progress=False)]
     assert _same(lag, cosmology.backgrounds_at_epsilon(alpha, PolynomialLoss(0.1, 10.0, 2), f_init, epsilon=lags[0]["epsilon"],

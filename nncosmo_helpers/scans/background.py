@@ -45,6 +45,7 @@ import jax.numpy as jnp
 from .. import cosmology, ntk, train
 from ..experiments import background as experiment
 from ..loss import PolynomialLoss
+from .common import _mlp, encode  # one (init_fn, apply_fn) per architecture: the jitted training loops compile once
 
 #: The scans of the chapter, in the order the command line runs them.
 NAMES = ("bg-runs", "bg-lag", "bg-limit")
@@ -147,8 +148,6 @@ def network(s: dict) -> Network:
 @functools.lru_cache(maxsize=8)
 def _network(width, hidden_layers, activation, W_std, b_std, seed, x0) -> Network:
     """:class:`Network` of one architecture, seed and input (cached: the scans of one network share it)."""
-    from .beyond import _mlp  # one (init_fn, apply_fn) per architecture: the jitted training loops compile once
-
     init_fn, apply_fn = _mlp(width, hidden_layers, activation, W_std, b_std)
     params = init_fn(jax.random.PRNGKey(seed), 1)
     x = jnp.full((1, 1), x0)
@@ -193,22 +192,17 @@ _COMPUTE = {"bg-runs": _run, "bg-lag": _lag, "bg-limit": _limit}
 
 def compute(configs: list[dict]) -> list[dict]:
     """``{"value": encode(result)}`` per configuration (one scan per batch; see the module docstring)."""
-    from .beyond import encode
-
     return [{"value": encode(_COMPUTE[c["scan"]](c))} for c in configs]
 
 
 # ------------------------------------------------------------------------------------------------
 # the chapter's objects
 # ------------------------------------------------------------------------------------------------
-def comparisons(r) -> Comparisons:
+def comparisons(r, seed: int) -> Comparisons:
     """``bg-runs`` (a :class:`~nncosmo_helpers.scans.beyond.Read`) as the chapter's ``runs``, ``skipped``
-    and sweep (on the chapter's network: the settings' ``seed``), and the control seeds' runs
+    and sweep (on the chapter's network, ``seed``: the settings' ``seed``), and the control seeds' runs
     and skipped. A diverged run of the sweep raises its ``TrainingDiverged`` again, as the chapter's own
     loop did (the sweep has no place for it)."""
-    from .beyond import settings
-
-    seed0 = settings("background", r.profile)["seed"]
     runs, skipped, sweep, controls, control_skipped = [], [], [], {}, {}
     for c, v in zip(r.configs, r.values):
         if c["epsilon"] is not None:
@@ -216,7 +210,7 @@ def comparisons(r) -> Comparisons:
                 raise v.error()
             sweep.append(v)
             continue
-        if c["seed"] == seed0:
+        if c["seed"] == seed:
             ok, bad = runs, skipped
         else:
             ok, bad = controls.setdefault(c["seed"], []), control_skipped.setdefault(c["seed"], [])
