@@ -61,7 +61,6 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import roofline as rl  # noqa: E402  (also enables float64)

@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import profiles
+from .. import network, profiles
 from ..loss import PolynomialLoss
 from .common import _mlp, decode, encode  # noqa: F401  (encode, decode: part of this module's interface)
 from .grids import ACTIVATIONS, ETA_BETA, FIG5_SCALES, LOSSES
